@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# scripts/quickstart.sh — Capstan's main job, locally: a local control plane, Redis, a Git
+# server serving the example repository (examples/k8s-manifests, laid out like the seed guide's
+# k8s-manifests), Capstan's CRDs and settings, the repository Secret, the AppProject and the
+# App of Apps.
+#
+# Status: Capstan's components are being built (see README.md). Until the application
+# controller exists this prepares everything it will act on and stops there; the components
+# are added to this script as they land.
+#
+# Knobs: TESTENV_DIR (default <repo>/.testenv); `scripts/quickstart.sh down` stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export TESTENV_DIR=${TESTENV_DIR:-$ROOT/.testenv}
+T0=$(date +%s)
+step() { printf '==> [%3ss] %s\n' "$(( $(date +%s) - T0 ))" "$*" >&2; }
+
+if [ "${1:-}" = down ]; then exec bash e2e/testenv-down.sh; fi
+
+step "installing dependencies (first run: builds kube-apiserver, ~6-10 min)"
+bash e2e/scripts/install-deps.sh
+step "starting the local control plane, Redis and the Git server"
+bash e2e/testenv-up.sh >/dev/null
+# shellcheck disable=SC1091
+. "$TESTENV_DIR/env"
+k() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
+
+step "installing Capstan's CRDs"
+k apply --server-side --field-manager=capstan-quickstart -f charts/capstan/crds/ >/dev/null
+k wait --for condition=established --timeout=60s -f charts/capstan/crds/ >/dev/null
+
+step "publishing examples/k8s-manifests as $GIT_HTTP_URL/k8s-manifests.git"
+REPO_URL=$GIT_HTTP_URL/k8s-manifests.git
+WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
+cp -r examples/k8s-manifests/. "$WORK/"
+grep -rl 'http://git.capstan.local/k8s-manifests.git' "$WORK" | xargs sed -i "s|http://git.capstan.local/k8s-manifests.git|$REPO_URL|g"
+BARE=$GIT_REPOS_DIR/k8s-manifests.git
+[ -d "$BARE" ] || git init -q --bare -b main "$BARE"
+(
+  cd "$WORK"
+  git init -q -b main
+  git -c user.name=capstan -c user.email=capstan@example.com add -A
+  git -c user.name=capstan -c user.email=capstan@example.com commit -q -m "example configuration repository"
+  git push -q -f "$BARE" main
+)
+
+step "configuring the argocd namespace: argocd-cm, argocd-rbac-cm, repository Secret, AppProject"
+k create namespace argocd --dry-run=client -o yaml | k apply -f - >/dev/null
+k -n argocd apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: argocd-cm
+  namespace: argocd
+data:
+  users.anonymous.enabled: "false"
+  timeout.reconciliation: "180s"
+  timeout.hard.reconciliation: "0"
+  application.resourceTrackingMethod: "annotation"
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: k8s-manifests-repo
+  namespace: argocd
+  labels:
+    argocd.argoproj.io/secret-type: repository
+stringData:
+  type: git
+  url: $REPO_URL
+  username: $GIT_HTTP_USER
+  password: $GIT_HTTP_PASSWORD
+YAML
+k apply -f "$WORK/argocd/projects/microservices.yaml" >/dev/null
+
+step "applying the App of Apps (argocd/root-app.yaml)"
+k apply -f "$WORK/argocd/root-app.yaml" >/dev/null
+k -n argocd get applications.argoproj.io,appprojects.argoproj.io
+
+cat <<MSG
+
+Ready: control plane, Redis and $REPO_URL are running (state in $TESTENV_DIR).
+  export KUBECONFIG=$KUBECONFIG
+The repo-server and application controller are not built yet, so root-app has no status;
+they are added to this script as they land. Stop everything with: scripts/quickstart.sh down
+MSG

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# scripts/test.sh — the whole Capstan test suite, from a fresh Debian 12 machine with Rust.
+#
+#   1. installs what the tests need (apt, npm, the cached kube-apiserver build) — idempotent;
+#   2. cargo fmt --check and clippy -D warnings over every target;
+#   3. starts the real test environment (etcd, kube-apiserver, kube-controller-manager, pod
+#      simulator, Redis, Git over HTTP) — or uses the cluster named by KUBECONFIG;
+#   4. runs every unit, integration and end-to-end test with cargo nextest (and the doc tests);
+#   5. stops the environment it started.
+# Exits non-zero on any failure; the last line printed is nextest's summary.
+#
+# Knobs: TESTENV_DIR (state dir, default <repo>/.testenv), CAPSTAN_CACHE_DIR (default
+# ~/.cache/capstan), KEEP_TESTENV=1 leaves the environment running afterwards,
+# NEXTEST_ARGS (extra arguments for `cargo nextest run`, e.g. a filter).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export TESTENV_DIR=${TESTENV_DIR:-$ROOT/.testenv}
+T0=$(date +%s)
+step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*" >&2; }
+
+step "install dependencies"
+bash e2e/scripts/install-deps.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "build tests"
+cargo nextest run --workspace --locked --no-run
+
+step "start the test environment"
+if [ "${KEEP_TESTENV:-0}" != 1 ]; then
+  # stop what we started, whatever happens below
+  trap 'bash e2e/testenv-down.sh >>"$ROOT/target/testenv-down.log" 2>&1 || true' EXIT
+fi
+bash e2e/testenv-up.sh >/dev/null
+# shellcheck disable=SC1091
+. "$TESTENV_DIR/env"
+
+step "doc tests"
+cargo test --workspace --locked --doc --quiet
+
+step "cargo nextest run (unit, integration, end-to-end)"
+# shellcheck disable=SC2086
+cargo nextest run --workspace --locked --no-fail-fast ${NEXTEST_ARGS:-}
