@@ -27,7 +27,9 @@ use std::process::Command;
 use std::time::Duration;
 
 mod crds;
+mod redis;
 pub use crds::{FIELD_MANAGER, crd_dir, install_crds};
+pub use redis::RedisServer;
 
 use anyhow::{Context, bail};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
