@@ -16,7 +16,14 @@ export TESTENV_DIR=${TESTENV_DIR:-$ROOT/.testenv}
 T0=$(date +%s)
 step() { printf '==> [%3ss] %s\n' "$(( $(date +%s) - T0 ))" "$*" >&2; }
 
-if [ "${1:-}" = down ]; then exec bash e2e/testenv-down.sh; fi
+stop_components() {
+  for pidfile in "$TESTENV_DIR"/capstan-*.pid; do
+    [ -f "$pidfile" ] || continue
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+  done
+}
+if [ "${1:-}" = down ]; then stop_components; exec bash e2e/testenv-down.sh; fi
 
 step "installing dependencies (first run: builds kube-apiserver, ~6-10 min)"
 bash e2e/scripts/install-deps.sh
@@ -74,14 +81,30 @@ stringData:
 YAML
 k apply -f "$WORK/argocd/projects/microservices.yaml" >/dev/null
 
+step "building and starting capstan-repo-server"
+cargo build --quiet -p capstan-repo-server
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+stop_components
+REPO_GRPC=127.0.0.1:$(free_port); REPO_ADMIN=127.0.0.1:$(free_port)
+KUBECONFIG=$KUBECONFIG \
+CAPSTAN_REPO_SERVER_LISTEN_ADDR=$REPO_GRPC CAPSTAN_REPO_SERVER_METRICS_ADDR=$REPO_ADMIN \
+CAPSTAN_REPO_SERVER_REDIS_URL=$REDIS_URL CAPSTAN_REPO_SERVER_NAMESPACE=argocd \
+CAPSTAN_REPO_SERVER_DATA_DIR=$TESTENV_DIR/repo-server CAPSTAN_REPO_SERVER_CACHE_KEY_FILE=$TESTENV_DIR/cache.key \
+CAPSTAN_REPO_SERVER_KUBECTL_PATH=$KUBECTL CAPSTAN_REPO_SERVER_HELM_PATH=$HELM \
+  setsid target/debug/capstan-repo-server >"$TESTENV_DIR/capstan-repo-server.log" 2>&1 </dev/null &
+echo $! > "$TESTENV_DIR/capstan-repo-server.pid"
+for _ in $(seq 1 100); do curl -fs "http://$REPO_ADMIN/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fs "http://$REPO_ADMIN/readyz" >/dev/null || { tail -20 "$TESTENV_DIR/capstan-repo-server.log" >&2; exit 1; }
+
 step "applying the App of Apps (argocd/root-app.yaml)"
 k apply -f "$WORK/argocd/root-app.yaml" >/dev/null
 k -n argocd get applications.argoproj.io,appprojects.argoproj.io
 
 cat <<MSG
 
-Ready: control plane, Redis and $REPO_URL are running (state in $TESTENV_DIR).
+Ready: control plane, Redis, $REPO_URL and capstan-repo-server (gRPC $REPO_GRPC,
+metrics http://$REPO_ADMIN/metrics) are running; state and logs in $TESTENV_DIR.
   export KUBECONFIG=$KUBECONFIG
-The repo-server and application controller are not built yet, so root-app has no status;
-they are added to this script as they land. Stop everything with: scripts/quickstart.sh down
+The application controller is not built yet, so root-app has no status; components are added
+to this script as they land. Stop everything with: scripts/quickstart.sh down
 MSG
