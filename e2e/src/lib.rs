@@ -291,6 +291,17 @@ impl TestEnv {
         Ok(self.git_repo_url(name))
     }
 
+    /// Creates repository `name` from every file under `dir` (for example
+    /// `examples/k8s-manifests`), like [`create_git_repo`](Self::create_git_repo).
+    pub fn create_git_repo_from_dir(&self, name: &str, dir: &Path) -> anyhow::Result<String> {
+        let files = read_tree(dir)?;
+        let refs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.as_str()))
+            .collect();
+        self.create_git_repo(name, &refs)
+    }
+
     /// Adds a commit with `files` (created or overwritten) on `main` of repository `name` and
     /// returns the new commit id.
     pub fn commit_files(
@@ -472,6 +483,27 @@ fn write_and_commit(work: &Path, files: &[(&str, &str)], message: &str) -> anyho
     git(work, &["add", "-A"])?;
     git(work, &["commit", "-q", "--allow-empty", "-m", message])?;
     git(work, &["rev-parse", "HEAD"])
+}
+
+/// Every file under `dir`, as (path relative to `dir`, UTF-8 contents), sorted by path.
+pub fn read_tree(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(dir)?.to_string_lossy().into_owned();
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                out.push((rel, text));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 #[cfg(test)]

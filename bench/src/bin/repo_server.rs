@@ -53,23 +53,6 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn files_of(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let rel = path.strip_prefix(dir)?.to_string_lossy().into_owned();
-                out.push((rel, std::fs::read_to_string(&path)?));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
 
 fn request(url: &str, revision: &str, app: &str, source: serde_json::Value) -> pb::ManifestRequest {
     pb::ManifestRequest {
@@ -139,13 +122,8 @@ async fn main() -> anyhow::Result<()> {
     // Inputs: the example repository and the render crate's Helm chart, published over HTTP.
     let examples = workspace().join("examples/k8s-manifests");
     let charts = workspace().join("crates/capstan-render/testdata/helm");
-    let publish = |dir: &Path, prefix: &str| -> anyhow::Result<String> {
-        let files = files_of(dir)?;
-        let refs: Vec<(&str, &str)> = files
-            .iter()
-            .map(|(p, c)| (p.as_str(), c.as_str()))
-            .collect();
-        env.create_git_repo(&capstan_e2e::unique_name(prefix), &refs)
+    let publish = |dir: &Path, prefix: &str| {
+        env.create_git_repo_from_dir(&capstan_e2e::unique_name(prefix), dir)
     };
     let repo = publish(&examples, "bench-manifests")?;
     let chart_repo = publish(&charts, "bench-charts")?;

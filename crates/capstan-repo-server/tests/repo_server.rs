@@ -170,24 +170,6 @@ fn repo_secret(name: &str, secret_type: &str, url: &str, username: &str, passwor
     }
 }
 
-/// Every file under `dir`, as (path relative to `dir`, contents).
-fn files_of(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let rel = path.strip_prefix(dir)?.to_string_lossy().into_owned();
-                out.push((rel, std::fs::read_to_string(&path)?));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
 
 fn workspace() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
@@ -196,12 +178,7 @@ fn workspace() -> &'static Path {
 /// Publishes `examples/k8s-manifests` as a new repository; returns (name, URL).
 fn publish_example_repo(env: &TestEnv) -> anyhow::Result<(String, String)> {
     let name = capstan_e2e::unique_name("k8s-manifests");
-    let files = files_of(&workspace().join("examples/k8s-manifests"))?;
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    let url = env.create_git_repo(&name, &refs)?;
+    let url = env.create_git_repo_from_dir(&name, &workspace().join("examples/k8s-manifests"))?;
     Ok((name, url))
 }
 
@@ -305,7 +282,7 @@ async fn seed_like_overlays_render_exactly_like_kubectl_kustomize() -> anyhow::R
         .into_inner();
     // A copy of the repository whose dev overlay says the same as those overrides.
     let copy = tempfile::tempdir()?;
-    for (path, contents) in files_of(&examples)? {
+    for (path, contents) in capstan_e2e::read_tree(&examples)? {
         let target = copy.path().join(path);
         std::fs::create_dir_all(target.parent().context("parent")?)?;
         std::fs::write(target, contents)?;
@@ -336,13 +313,9 @@ async fn seed_like_overlays_render_exactly_like_kubectl_kustomize() -> anyhow::R
 async fn helm_chart_renders_exactly_like_helm_template() -> anyhow::Result<()> {
     let h = Harness::start(None, true).await?;
     let chart_dir = workspace().join("crates/capstan-render/testdata/helm");
-    let name = capstan_e2e::unique_name("charts");
-    let files = files_of(&chart_dir)?;
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    let url = h.env.create_git_repo(&name, &refs)?;
+    let url = h
+        .env
+        .create_git_repo_from_dir(&capstan_e2e::unique_name("charts"), &chart_dir)?;
     let source = json!({
         "repoURL": url, "path": "webapp", "targetRevision": "main",
         "helm": {
