@@ -53,7 +53,6 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-
 fn request(url: &str, revision: &str, app: &str, source: serde_json::Value) -> pb::ManifestRequest {
     pb::ManifestRequest {
         repo: Some(pb::RepoRef {

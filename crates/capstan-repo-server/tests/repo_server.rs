@@ -170,7 +170,6 @@ fn repo_secret(name: &str, secret_type: &str, url: &str, username: &str, passwor
     }
 }
 
-
 fn workspace() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
