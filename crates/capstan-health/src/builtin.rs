@@ -15,26 +15,40 @@ use crate::{Health, group_kind};
 /// to [`kstatus`]. `None` means no opinion (the resource does not count).
 pub fn builtin(obj: &Value) -> Option<Health> {
     let (group, kind) = group_kind(obj);
-    let health = match (group, kind) {
-        ("apps" | "extensions", "Deployment") => deployment(obj),
-        ("apps", "StatefulSet") => stateful_set(obj),
-        ("apps" | "extensions", "DaemonSet") => daemon_set(obj),
-        ("apps" | "extensions", "ReplicaSet") => replica_set(obj),
-        ("", "Pod") => pod(obj),
-        ("", "Service") => service(obj),
-        ("", "PersistentVolumeClaim") => pvc(obj),
-        ("networking.k8s.io" | "extensions", "Ingress") => ingress(obj),
-        ("batch", "Job") => job(obj),
-        ("batch", "CronJob") => cron_job(obj),
-        ("autoscaling", "HorizontalPodAutoscaler") => hpa(obj),
-        ("apiregistration.k8s.io", "APIService") => api_service(obj),
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => crd(obj),
-        ("argoproj.io", "Workflow") => argo_workflow(obj),
-        ("argoproj.io", "Application") => argo_application(obj),
-        _ => return kstatus(obj),
-    };
-    let kind = kind.to_owned();
-    Some(health.or_message(|| format!("{kind} is not healthy")))
+    match check_for(group, kind) {
+        Some(check) => {
+            let kind = kind.to_owned();
+            Some(check(obj).or_message(|| format!("{kind} is not healthy")))
+        }
+        None => kstatus(obj),
+    }
+}
+
+/// Whether Capstan has a built-in check for this group and kind (otherwise [`builtin`] uses the
+/// kstatus fallback).
+pub fn has_builtin_check(group: &str, kind: &str) -> bool {
+    check_for(group, kind).is_some()
+}
+
+fn check_for(group: &str, kind: &str) -> Option<fn(&Value) -> Health> {
+    Some(match (group, kind) {
+        ("apps" | "extensions", "Deployment") => deployment,
+        ("apps", "StatefulSet") => stateful_set,
+        ("apps" | "extensions", "DaemonSet") => daemon_set,
+        ("apps" | "extensions", "ReplicaSet") => replica_set,
+        ("", "Pod") => pod,
+        ("", "Service") => service,
+        ("", "PersistentVolumeClaim") => pvc,
+        ("networking.k8s.io" | "extensions", "Ingress") => ingress,
+        ("batch", "Job") => job,
+        ("batch", "CronJob") => cron_job,
+        ("autoscaling", "HorizontalPodAutoscaler") => hpa,
+        ("apiregistration.k8s.io", "APIService") => api_service,
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => crd,
+        ("argoproj.io", "Workflow") => argo_workflow,
+        ("argoproj.io", "Application") => argo_application,
+        _ => return None,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ use serde_json::Value;
 mod builtin;
 mod lua;
 
-pub use builtin::{builtin, kstatus};
+pub use builtin::{builtin, has_builtin_check, kstatus};
 pub use capstan_types::application::HealthStatusCode;
 pub use lua::Limits;
 
@@ -178,15 +178,57 @@ impl HealthChecker {
     /// A [`HealthError`] when the matching script fails, returns a non-table, or exceeds its
     /// limits; the caller marks the resource `Unknown` with the error's message.
     pub fn assess(&self, obj: &Value) -> Result<Option<Health>, HealthError> {
+        self.explain(obj).map(|(health, _)| health)
+    }
+
+    /// Like [`assess`](Self::assess), and also says what decided (for tools that explain a
+    /// status, such as `capstan admin settings resource-overrides health`).
+    pub fn explain(&self, obj: &Value) -> Result<(Option<Health>, HealthSource), HealthError> {
         if is_pending_deletion(obj) {
-            return Ok(Some(Health::progressing("Pending deletion")));
+            return Ok((
+                Some(Health::progressing("Pending deletion")),
+                HealthSource::PendingDeletion,
+            ));
         }
         let (group, kind) = group_kind(obj);
-        if let Some(script) = self.scripts.find(group, kind) {
-            return self.scripts.run(script, obj, group, kind);
+        if let Some((key, script)) = self.scripts.find(group, kind) {
+            let health = self.scripts.run(script, obj, group, kind)?;
+            return Ok((
+                health,
+                HealthSource::Script {
+                    key: key.to_owned(),
+                },
+            ));
         }
-        Ok(builtin(obj))
+        let source = if builtin::has_builtin_check(group, kind) {
+            HealthSource::BuiltIn
+        } else {
+            HealthSource::Kstatus
+        };
+        let health = builtin(obj);
+        Ok(match health {
+            None => (None, HealthSource::None),
+            some => (some, source),
+        })
     }
+}
+
+/// What decided an object's health.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HealthSource {
+    /// The object is being deleted (checked before anything else).
+    PendingDeletion,
+    /// The `argocd-cm` Lua script under this key (`group/Kind`, `Kind`, or a wildcard).
+    Script {
+        /// The customization key that matched.
+        key: String,
+    },
+    /// Capstan's built-in check for the kind.
+    BuiltIn,
+    /// The kstatus conditions fallback (kinds without a built-in check).
+    Kstatus,
+    /// Nothing applies: health is not assessed.
+    None,
 }
 
 /// Whether `new` is a worse status than `current`, in gitops-engine's order

@@ -111,17 +111,19 @@ impl Scripts {
 
     /// The script for `group`/`kind`: the exact key, else the most specific matching wildcard
     /// key.
-    pub(crate) fn find(&self, group: &str, kind: &str) -> Option<&Script> {
+    pub(crate) fn find(&self, group: &str, kind: &str) -> Option<(&str, &Script)> {
         let key = GroupKindPattern::new(group, kind).to_string();
-        self.exact.get(&key).or_else(|| {
-            self.wildcard
-                .iter()
-                .find(|(pattern, _)| glob_match(pattern, &key))
-                .map(|(_, script)| script)
-        })
+        self.exact
+            .get_key_value(&key)
+            .map(|(k, script)| (k.as_str(), script))
+            .or_else(|| {
+                self.wildcard
+                    .iter()
+                    .find(|(pattern, _)| glob_match(pattern, &key))
+                    .map(|(pattern, script)| (pattern.as_str(), script))
+            })
     }
 
-    /// Runs `script` on `obj` and interprets its result as Argo CD does.
     pub(crate) fn run(
         &self,
         script: &Script,
