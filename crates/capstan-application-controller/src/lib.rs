@@ -1,0 +1,138 @@
+//! `capstan-application-controller`: for every Application, compares the desired manifests
+//! (from the repo-server) with the live cluster and reports, in `Application.status`, exactly
+//! what differs and whether the app is healthy.
+//!
+//! This is part 1 of the controller — the half that observes. Reconcile = desired manifests
+//! over gRPC → live objects from a watch-backed cache ([`live`]) → diff (`capstan-diff`) →
+//! health (`capstan-health`) → status, written only when it changed ([`reconcile`]). Triggers:
+//! changes of the Application, changes of any live object it tracks, the
+//! `argocd.argoproj.io/refresh` annotation (`hard` bypasses the manifest cache), `argocd-cm`
+//! changes, and the periodic `timeout.reconciliation` (+ jitter).
+//!
+//! **Architecture Invariant:** a broken Application marks its own status
+//! (`ComparisonError`, `InvalidSpecError`) and never stops the others; losing the repo-server
+//! costs only that comparisons fail until it is back (the gRPC channel reconnects by itself).
+//!
+//! **Architecture Invariant:** never depends on the api-server, auth-gateway or repo-server
+//! crates; its contracts are the CRDs and `proto/capstan/repo/v1`.
+
+pub mod live;
+pub mod metrics;
+pub mod reconcile;
+pub mod settings;
+pub mod tracking;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use capstan_proto::repo::v1::repo_server_service_client::RepoServerServiceClient;
+use capstan_types::Application;
+use futures::StreamExt;
+use kube::runtime::Controller;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use prometheus_client::registry::Registry;
+use tokio_stream_shim::UnboundedReceiverStream;
+
+use crate::live::LiveCache;
+use crate::metrics::ControllerMetrics;
+use crate::reconcile::{Context, error_policy, reconcile};
+
+/// What the controller is configured with (the binary fills it from flags).
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// The control-plane namespace: Applications, AppProjects and `argocd-cm` live here.
+    pub namespace: String,
+    /// The repo-server's gRPC address, e.g. `http://capstan-repo-server:8081`.
+    pub repo_server: String,
+}
+
+/// Runs the controller until `shutdown` completes, registering its metrics on `registry`.
+pub async fn run(
+    config: ControllerConfig,
+    client: Client,
+    registry: &mut Registry,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    let metrics = ControllerMetrics::new(registry);
+    let (settings_changed_tx, settings_changed_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (settings, settings_driver) =
+        settings::watch_settings(client.clone(), &config.namespace, settings_changed_tx)
+            .await
+            .context("reading argocd-cm")?;
+    tokio::spawn(settings_driver);
+
+    let (trigger_tx, trigger_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let live = LiveCache::new(client.clone(), trigger_tx);
+    {
+        let current = settings.borrow();
+        live.set_tracking(
+            current.cm.resource_tracking_method,
+            &current.cm.instance_label_key,
+        );
+    }
+    // A lazy channel: the controller starts without the repo-server and reconnects by itself.
+    let channel = tonic::transport::Endpoint::from_shared(config.repo_server.clone())
+        .with_context(|| format!("invalid repo-server address {:?}", config.repo_server))?
+        .tcp_nodelay(true)
+        .connect_lazy();
+    let repo_server = RepoServerServiceClient::new(channel).max_decoding_message_size(256 << 20);
+
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        live: live.clone(),
+        repo_server,
+        settings: settings.clone(),
+        namespace: config.namespace.clone(),
+        metrics,
+    });
+    let apps: Api<Application> = Api::namespaced(client, &config.namespace);
+    let namespace = config.namespace.clone();
+    // Live object changes wake the app by instance name (apps in the control-plane namespace).
+    let triggers = UnboundedReceiverStream::new(trigger_rx)
+        .map(move |app| ObjectRef::<Application>::new(&app).within(&namespace));
+    let mut tracking_settings = settings.clone();
+    let live_for_settings = live.clone();
+    let settings_changes = UnboundedReceiverStream::new(settings_changed_rx).map(move |()| {
+        let current = tracking_settings.borrow_and_update();
+        live_for_settings.set_tracking(
+            current.cm.resource_tracking_method,
+            &current.cm.instance_label_key,
+        );
+    });
+    let controller = Controller::new(apps, watcher::Config::default())
+        .reconcile_on(triggers)
+        .reconcile_all_on(settings_changes)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!("reconcile: {e}");
+            }
+        });
+    Ok(controller)
+}
+
+/// A minimal `Stream` over a tokio unbounded receiver (avoids a dependency for one adapter).
+mod tokio_stream_shim {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// Wraps an unbounded receiver as a stream.
+    #[derive(Debug)]
+    pub struct UnboundedReceiverStream<T>(tokio::sync::mpsc::UnboundedReceiver<T>);
+
+    impl<T> UnboundedReceiverStream<T> {
+        pub fn new(rx: tokio::sync::mpsc::UnboundedReceiver<T>) -> Self {
+            Self(rx)
+        }
+    }
+
+    impl<T> futures::Stream for UnboundedReceiverStream<T> {
+        type Item = T;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+            self.0.poll_recv(cx)
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! The live-state cache of one cluster: one watch per group/version/kind in use, shared by
+//! every Application on that cluster.
+//!
+//! A kind is watched from the first time an Application's desired manifests name it, and stays
+//! watched. Objects are kept without `metadata.managedFields` and the last-applied annotation
+//! (the bulk of a typical object, and never compared). Every change of a watched object that an
+//! Application tracks — by tracking annotation/label, or because it is in the Application's
+//! last desired set — wakes that Application up, so a `kubectl edit` is noticed in seconds,
+//! not at the next periodic reconcile.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use capstan_types::settings::TrackingMethod;
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::discovery::{ApiCapabilities, Discovery, Scope};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use tokio::sync::mpsc;
+
+use crate::tracking;
+
+/// Identity of one object: group, kind, namespace ("" for cluster-scoped), name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    /// API group ("" for core).
+    pub group: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespace, "" for cluster-scoped objects.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+/// A resolved kind: how to reach it and whether it is namespaced.
+#[derive(Clone, Debug)]
+pub struct KindInfo {
+    /// The API resource (preferred version as served).
+    pub resource: ApiResource,
+    /// Namespaced or cluster-scoped.
+    pub namespaced: bool,
+}
+
+/// Wakes an Application (by instance name) when something it tracks changed.
+pub type Trigger = mpsc::UnboundedSender<String>;
+
+/// The cache of one cluster.
+pub struct LiveCache {
+    client: Client,
+    discovery: RwLock<Option<(Instant, Discovery)>>,
+    watches: Mutex<HashMap<(String, String), Store<DynamicObject>>>,
+    shared: Arc<Shared>,
+}
+
+/// What the watch tasks need to decide whom to wake.
+struct Shared {
+    /// Desired objects of each app from its last reconcile, for waking apps whose objects were
+    /// applied without tracking metadata.
+    desired_index: Mutex<HashMap<ObjectKey, BTreeSet<String>>>,
+    tracking: RwLock<(TrackingMethod, String)>,
+    trigger: Trigger,
+}
+
+impl std::fmt::Debug for LiveCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let watches = self.watches.lock().map(|w| w.len()).unwrap_or(0);
+        write!(f, "LiveCache({watches} kinds watched)")
+    }
+}
+
+/// Errors of the live cache.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// The cluster does not serve this kind.
+    #[error("the cluster does not serve {api_version} {kind}")]
+    UnknownKind {
+        /// apiVersion as written.
+        api_version: String,
+        /// Kind as written.
+        kind: String,
+    },
+    /// API discovery failed.
+    #[error("API discovery failed: {0}")]
+    Discovery(#[source] kube::Error),
+    /// The first list of a newly watched kind failed.
+    #[error("watching {0} did not start: {1}")]
+    WatchStart(String, String),
+}
+
+impl LiveCache {
+    /// A cache for the cluster behind `client`; changes go to `trigger`.
+    pub fn new(client: Client, trigger: Trigger) -> Arc<Self> {
+        Arc::new(Self {
+            client,
+            discovery: RwLock::new(None),
+            watches: Mutex::new(HashMap::new()),
+            shared: Arc::new(Shared {
+                desired_index: Mutex::new(HashMap::new()),
+                tracking: RwLock::new((
+                    TrackingMethod::default(),
+                    "app.kubernetes.io/instance".into(),
+                )),
+                trigger,
+            }),
+        })
+    }
+
+    /// Sets the tracking method and instance label key from argocd-cm.
+    pub fn set_tracking(&self, method: TrackingMethod, label_key: &str) {
+        if let Ok(mut tracking) = self.shared.tracking.write() {
+            *tracking = (method, label_key.to_owned());
+        }
+    }
+
+    /// Resolves `apiVersion`/`kind` to the served resource, re-running discovery (at most every
+    /// 10 s) when the kind is unknown, e.g. a CRD installed since.
+    pub async fn resolve(&self, api_version: &str, kind: &str) -> Result<KindInfo, LiveError> {
+        let (group, version) = match api_version.split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", api_version),
+        };
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        for attempt in 0..2 {
+            let stale = {
+                let guard = self.discovery.read().expect("discovery lock");
+                match guard.as_ref() {
+                    Some((_, discovery)) => {
+                        if let Some((resource, caps)) = discovery.resolve_gvk(&gvk) {
+                            return Ok(info(resource, &caps));
+                        }
+                        guard
+                            .as_ref()
+                            .is_some_and(|(at, _)| at.elapsed() > Duration::from_secs(10))
+                    }
+                    None => true,
+                }
+            };
+            if attempt == 0 && stale {
+                let discovery = Discovery::new(self.client.clone())
+                    .run()
+                    .await
+                    .map_err(LiveError::Discovery)?;
+                *self.discovery.write().expect("discovery lock") =
+                    Some((Instant::now(), discovery));
+            } else {
+                break;
+            }
+        }
+        Err(LiveError::UnknownKind {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+        })
+    }
+
+    /// The store of a kind, starting its watch on first use and waiting for the first list.
+    async fn store(&self, kind: &KindInfo) -> Result<Store<DynamicObject>, LiveError> {
+        let key = (kind.resource.group.clone(), kind.resource.kind.clone());
+        let existing = self
+            .watches
+            .lock()
+            .expect("watches lock")
+            .get(&key)
+            .cloned();
+        let store = match existing {
+            Some(store) => store,
+            None => {
+                let store = self.start_watch(kind);
+                self.watches
+                    .lock()
+                    .expect("watches lock")
+                    .entry(key)
+                    .or_insert(store)
+                    .clone()
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), store.wait_until_ready())
+            .await
+            .map_err(|_| LiveError::WatchStart(kind.resource.kind.clone(), "timed out".into()))?
+            .map_err(|e| LiveError::WatchStart(kind.resource.kind.clone(), e.to_string()))?;
+        Ok(store)
+    }
+
+    fn start_watch(&self, kind: &KindInfo) -> Store<DynamicObject> {
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &kind.resource);
+        let writer = reflector::store::Writer::new(kind.resource.clone());
+        let reader = writer.as_reader();
+        let stream = reflector::reflector(
+            writer,
+            watcher(api, watcher::Config::default())
+                .modify(|obj: &mut DynamicObject| {
+                    obj.metadata.managed_fields = None;
+                    if let Some(a) = obj.metadata.annotations.as_mut() {
+                        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+                    }
+                })
+                .default_backoff(),
+        )
+        .touched_objects();
+        let group = kind.resource.group.clone();
+        let kind_name = kind.resource.kind.clone();
+        let namespaced = kind.namespaced;
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            futures::pin_mut!(stream);
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(obj) => {
+                        let key = ObjectKey {
+                            group: group.clone(),
+                            kind: kind_name.clone(),
+                            namespace: if namespaced {
+                                obj.namespace().unwrap_or_default()
+                            } else {
+                                String::new()
+                            },
+                            name: obj.name_any(),
+                        };
+                        for app in shared.apps_for(&obj, &key) {
+                            let _ = shared.trigger.send(app);
+                        }
+                    }
+                    Err(e) => tracing::warn!(kind = %kind_name, "watch error: {e}"),
+                }
+            }
+        });
+        reader
+    }
+
+    /// The live object, if the cluster has it.
+    pub async fn get(
+        &self,
+        kind: &KindInfo,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Arc<DynamicObject>>, LiveError> {
+        let store = self.store(kind).await?;
+        let mut reference = ObjectRef::new_with(name, kind.resource.clone());
+        if kind.namespaced {
+            reference = reference.within(namespace);
+        }
+        Ok(store.get(&reference))
+    }
+
+    /// Every live object of the watched kinds that `app` tracks (by annotation or label).
+    pub fn tracked_by(&self, app: &str) -> Vec<(ObjectKey, Arc<DynamicObject>)> {
+        let (method, label_key) = self.shared.tracking.read().expect("tracking lock").clone();
+        let watches: Vec<_> = self
+            .watches
+            .lock()
+            .expect("watches lock")
+            .iter()
+            .map(|((g, k), s)| (g.clone(), k.clone(), s.clone()))
+            .collect();
+        let mut out = Vec::new();
+        for (group, kind, store) in watches {
+            for obj in store.state() {
+                let owner = tracking::tracked_app(
+                    method,
+                    &label_key,
+                    obj.metadata.annotations.as_ref(),
+                    obj.metadata.labels.as_ref(),
+                );
+                if owner.as_deref() == Some(app) {
+                    out.push((
+                        ObjectKey {
+                            group: group.clone(),
+                            kind: kind.clone(),
+                            namespace: obj.namespace().unwrap_or_default(),
+                            name: obj.name_any(),
+                        },
+                        obj,
+                    ));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Records the desired objects of `app` from this reconcile, so that changes to them wake it.
+    pub fn set_desired(&self, app: &str, keys: impl IntoIterator<Item = ObjectKey>) {
+        let mut index = self.shared.desired_index.lock().expect("index lock");
+        for apps in index.values_mut() {
+            apps.remove(app);
+        }
+        index.retain(|_, apps| !apps.is_empty());
+        for key in keys {
+            index.entry(key).or_default().insert(app.to_owned());
+        }
+    }
+
+    /// Number of objects held, per kind (for metrics and benchmarks).
+    pub fn object_counts(&self) -> BTreeMap<String, usize> {
+        self.watches
+            .lock()
+            .expect("watches lock")
+            .iter()
+            .map(|((g, k), s)| {
+                (
+                    if g.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{k}.{g}")
+                    },
+                    s.state().len(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Shared {
+    /// Apps to wake for a change of `obj`.
+    fn apps_for(&self, obj: &DynamicObject, key: &ObjectKey) -> BTreeSet<String> {
+        let mut apps: BTreeSet<String> = self
+            .desired_index
+            .lock()
+            .expect("index lock")
+            .get(key)
+            .cloned()
+            .unwrap_or_default();
+        let (method, label_key) = self.tracking.read().expect("tracking lock").clone();
+        if let Some(app) = tracking::tracked_app(
+            method,
+            &label_key,
+            obj.metadata.annotations.as_ref(),
+            obj.metadata.labels.as_ref(),
+        ) {
+            apps.insert(app);
+        }
+        apps
+    }
+}
+
+fn info(resource: ApiResource, caps: &ApiCapabilities) -> KindInfo {
+    KindInfo {
+        resource,
+        namespaced: caps.scope == Scope::Namespaced,
+    }
+}

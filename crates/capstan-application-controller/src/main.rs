@@ -1,0 +1,70 @@
+//! `capstan-application-controller`: the binary. Flags (each also read from a
+//! `CAPSTAN_CONTROLLER_*` environment variable), wiring and the admin endpoints; the logic is
+//! in the library.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use capstan_application_controller::ControllerConfig;
+use capstan_runtime::{LogArgs, Readiness};
+use clap::Parser;
+
+/// Compares Applications with the cluster and reports their sync and health status.
+#[derive(Debug, Parser)]
+#[command(name = "capstan-application-controller", version)]
+struct Args {
+    /// Control-plane namespace (Applications, AppProjects, argocd-cm).
+    #[arg(long, env = "CAPSTAN_CONTROLLER_NAMESPACE", default_value = "argocd")]
+    namespace: String,
+    /// The repo-server's gRPC address.
+    #[arg(
+        long,
+        env = "CAPSTAN_CONTROLLER_REPO_SERVER",
+        default_value = "http://capstan-repo-server:8081"
+    )]
+    repo_server: String,
+    /// Admin HTTP address: /metrics, /healthz, /readyz.
+    #[arg(
+        long,
+        env = "CAPSTAN_CONTROLLER_METRICS_ADDR",
+        default_value = "0.0.0.0:8082"
+    )]
+    metrics_addr: SocketAddr,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    capstan_runtime::init_tracing(&args.log)?;
+    let client = kube::Client::try_default().await?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let wait = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let controller = capstan_application_controller::run(
+        ControllerConfig {
+            namespace: args.namespace,
+            repo_server: args.repo_server,
+        },
+        client,
+        &mut registry,
+        wait(stop_rx.clone()),
+    )
+    .await?;
+    let readiness = Readiness::default();
+    let admin = capstan_runtime::serve_http(
+        capstan_runtime::bind(args.metrics_addr).await?,
+        capstan_runtime::admin_router(Arc::new(registry), readiness.clone()),
+        wait(stop_rx),
+    );
+    readiness.set(true);
+    let stopper = async move {
+        capstan_runtime::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
+    let (_, admin, ()) = tokio::join!(stopper, admin, controller);
+    admin
+}

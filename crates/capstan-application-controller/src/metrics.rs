@@ -1,0 +1,105 @@
+//! The controller's metrics, with Argo CD's names where the meaning is the same.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use capstan_types::Application;
+use capstan_types::application::ApplicationStatus;
+use kube::ResourceExt;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Metric handles; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ControllerMetrics {
+    app_info: Family<Labels, Gauge>,
+    /// The labels of each app's `argocd_app_info` series, to remove it when they change.
+    app_info_labels: Arc<Mutex<HashMap<(String, String), Labels>>>,
+    reconcile: Family<Labels, Histogram>,
+    status_writes: Counter,
+}
+
+impl ControllerMetrics {
+    /// Registers the metrics on `registry`.
+    pub fn new(registry: &mut Registry) -> Self {
+        let app_info = Family::<Labels, Gauge>::default();
+        registry.register(
+            "argocd_app_info",
+            "Information about applications: sync and health status as labels",
+            app_info.clone(),
+        );
+        let reconcile = Family::<Labels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.01, 2.0, 14))
+        });
+        registry.register(
+            "argocd_app_reconcile",
+            "Application reconciliation performance in seconds",
+            reconcile.clone(),
+        );
+        let status_writes = Counter::default();
+        registry.register(
+            "capstan_app_status_writes",
+            "Application status updates written (unchanged statuses are not written)",
+            status_writes.clone(),
+        );
+        Self {
+            app_info,
+            app_info_labels: Arc::default(),
+            reconcile,
+            status_writes,
+        }
+    }
+
+    /// Records one reconcile and the app's current sync and health.
+    pub fn reconciled(&self, app: &Application, status: &ApplicationStatus, took: Duration) {
+        let namespace = app.namespace().unwrap_or_default();
+        self.reconcile
+            .get_or_create(&vec![("namespace", namespace.clone())])
+            .observe(took.as_secs_f64());
+        let name = app.name_any();
+        let key = (namespace.clone(), name.clone());
+        let labels = vec![
+            ("namespace", namespace),
+            ("name", name),
+            ("project", app.spec.project.clone()),
+            (
+                "sync_status",
+                status
+                    .sync
+                    .status
+                    .as_ref()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+            ),
+            (
+                "health_status",
+                status
+                    .health
+                    .status
+                    .as_ref()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+            ),
+            ("dest_server", app.spec.destination.server.clone()),
+        ];
+        // One series per app: drop the previous label combination when it changed.
+        let mut last = self.app_info_labels.lock().expect("metrics lock");
+        if let Some(previous) = last.insert(key, labels.clone())
+            && previous != labels
+        {
+            self.app_info.remove(&previous);
+        }
+        self.app_info.get_or_create(&labels).set(1);
+    }
+
+    /// Counts one status write.
+    pub fn status_write(&self) {
+        self.status_writes.inc();
+    }
+}

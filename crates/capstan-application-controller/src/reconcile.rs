@@ -1,0 +1,606 @@
+//! One reconcile of one Application: desired manifests from the repo-server, live objects from
+//! the live cache, diff, health, and the status written back — only when it changed.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use capstan_diff::Normalizer;
+use capstan_health::{Health, HealthStatusCode};
+use capstan_proto::common::v1::KubeObject;
+use capstan_proto::repo::v1 as pb;
+use capstan_proto::repo::v1::repo_server_service_client::RepoServerServiceClient;
+use capstan_types::application::{
+    ApplicationCondition, ApplicationSource, ApplicationSourceType, ApplicationStatus, ComparedTo,
+    HealthStatus, ResourceStatus, SyncStatus, SyncStatusCode,
+};
+use capstan_types::{AppProject, Application};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tonic::transport::Channel;
+
+use crate::live::{KindInfo, LiveCache, ObjectKey};
+use crate::metrics::ControllerMetrics;
+use crate::settings::Settings;
+use crate::tracking;
+
+/// The in-cluster destination, as Argo CD names it.
+pub const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";
+/// The in-cluster destination's name.
+pub const IN_CLUSTER_NAME: &str = "in-cluster";
+/// The refresh annotation (`normal` or `hard`).
+pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
+
+/// Everything a reconcile needs.
+pub struct Context {
+    /// Client of the control-plane cluster (Applications, AppProjects, settings).
+    pub client: Client,
+    /// Live state of the in-cluster destination.
+    pub live: Arc<LiveCache>,
+    /// The repo-server.
+    pub repo_server: RepoServerServiceClient<Channel>,
+    /// Settings in force.
+    pub settings: watch::Receiver<Arc<Settings>>,
+    /// The control-plane namespace.
+    pub namespace: String,
+    /// Metrics.
+    pub metrics: ControllerMetrics,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Failures that stop a reconcile before a status can be written (retried with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// Writing the status failed.
+    #[error("writing the status of {0}: {1}")]
+    WriteStatus(String, #[source] kube::Error),
+}
+
+/// What a comparison found.
+struct Comparison {
+    resources: Vec<ResourceStatus>,
+    sync: SyncStatusCode,
+    revision: String,
+    health: Health,
+    conditions: Vec<(String, String)>,
+    source_type: Option<ApplicationSourceType>,
+    images: Vec<String>,
+    external_urls: Vec<String>,
+}
+
+/// Reconciles one Application.
+#[tracing::instrument(skip_all, fields(app = %app.name_any()))]
+pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let started = std::time::Instant::now();
+    let settings = ctx.settings.borrow().clone();
+    let refresh = app.annotations().get(REFRESH_ANNOTATION).cloned();
+    let hard = refresh.as_deref() == Some("hard");
+    let old = app.status.clone().unwrap_or_default();
+
+    let comparison = compare(&app, &ctx, &settings, hard).await;
+    let mut status = old.clone();
+    apply_comparison(
+        &mut status,
+        &old,
+        comparison,
+        &app,
+        settings.error.as_deref(),
+    );
+    status.observed_generation = app.metadata.generation;
+
+    let name = app.name_any();
+    let namespace = app.namespace().unwrap_or_default();
+    let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &namespace);
+    if !same_ignoring_time(&status, &old) {
+        status.reconciled_at = Some(now());
+        status.observed_at = status.reconciled_at.clone();
+        apps.patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await
+        .map_err(|e| ReconcileError::WriteStatus(name.clone(), e))?;
+        ctx.metrics.status_write();
+    }
+    if refresh.is_some() {
+        let patch = json!({ "metadata": { "annotations": { REFRESH_ANNOTATION: null } } });
+        if let Err(e) = apps
+            .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            tracing::warn!("removing the refresh annotation: {e}");
+        }
+    }
+    ctx.metrics.reconciled(&app, &status, started.elapsed());
+
+    let timeout = settings.cm.reconciliation_timeout;
+    if timeout.is_zero() {
+        return Ok(Action::await_change());
+    }
+    Ok(Action::requeue(
+        timeout + jitter(&name, settings.cm.reconciliation_jitter),
+    ))
+}
+
+/// What to do after a failed reconcile: try again soon.
+pub fn error_policy(app: Arc<Application>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(app = %app.name_any(), "reconcile failed: {error}");
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// A stable per-app share of the jitter, so periodic reconciles of many apps spread out.
+fn jitter(name: &str, max: Duration) -> Duration {
+    if max.is_zero() {
+        return Duration::ZERO;
+    }
+    let hash = name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    });
+    Duration::from_millis(hash % (max.as_millis() as u64).max(1))
+}
+
+fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+/// Equal except for the reconcile timestamps: an unchanged status is not rewritten.
+fn same_ignoring_time(a: &ApplicationStatus, b: &ApplicationStatus) -> bool {
+    let strip = |s: &ApplicationStatus| {
+        let mut s = s.clone();
+        s.reconciled_at = None;
+        s.observed_at = None;
+        serde_json::to_value(s).unwrap_or(Value::Null)
+    };
+    strip(a) == strip(b)
+}
+
+fn apply_comparison(
+    status: &mut ApplicationStatus,
+    old: &ApplicationStatus,
+    comparison: Result<Comparison, (String, String)>,
+    app: &Application,
+    settings_error: Option<&str>,
+) {
+    let mut conditions: Vec<(String, String)> = Vec::new();
+    if let Some(error) = settings_error {
+        conditions.push(("ComparisonError".into(), error.to_owned()));
+    }
+    match comparison {
+        Ok(c) => {
+            status.resources = c.resources;
+            status.sync = SyncStatus {
+                status: Some(c.sync),
+                revision: c.revision,
+                compared_to: compared_to(app),
+                ..SyncStatus::default()
+            };
+            status.health = HealthStatus {
+                status: Some(c.health.status),
+                message: c.health.message,
+                ..HealthStatus::default()
+            };
+            status.source_type = c.source_type;
+            status.summary.images = c.images;
+            status.summary.external_urls = c.external_urls;
+            conditions.extend(c.conditions);
+        }
+        Err((kind, message)) => {
+            // The comparison failed: say why, keep what was known about the resources.
+            status.sync.status = Some(SyncStatusCode::Unknown);
+            status.sync.compared_to = compared_to(app);
+            conditions.push((kind, message));
+        }
+    }
+    status.conditions = conditions
+        .into_iter()
+        .map(|(condition_type, message)| {
+            let last_transition_time = old
+                .conditions
+                .iter()
+                .find(|c| c.condition_type == condition_type && c.message == message)
+                .and_then(|c| c.last_transition_time.clone())
+                .or_else(|| Some(now()));
+            ApplicationCondition {
+                condition_type,
+                message,
+                last_transition_time,
+                ..ApplicationCondition::default()
+            }
+        })
+        .collect();
+}
+
+fn compared_to(app: &Application) -> ComparedTo {
+    ComparedTo {
+        source: app.spec.source.clone(),
+        sources: app.spec.sources.clone(),
+        destination: app.spec.destination.clone(),
+        ignore_differences: app.spec.ignore_differences.clone(),
+        ..ComparedTo::default()
+    }
+}
+
+/// The source compared: `spec.source`, or the first of `spec.sources`.
+fn source_of(app: &Application) -> Result<&ApplicationSource, (String, String)> {
+    match (&app.spec.source, app.spec.sources.as_slice()) {
+        (Some(source), _) => Ok(source),
+        (None, [source]) => Ok(source),
+        (None, []) => Err(invalid_spec("spec.source is required")),
+        (None, _) => Err(invalid_spec(
+            "applications with several sources are not supported yet; use spec.source",
+        )),
+    }
+}
+
+fn invalid_spec(message: impl Into<String>) -> (String, String) {
+    ("InvalidSpecError".to_owned(), message.into())
+}
+
+async fn compare(
+    app: &Application,
+    ctx: &Context,
+    settings: &Settings,
+    hard_refresh: bool,
+) -> Result<Comparison, (String, String)> {
+    let source = source_of(app)?;
+    let destination = &app.spec.destination;
+    let in_cluster = (destination.server.is_empty() && destination.name == IN_CLUSTER_NAME)
+        || destination.server.trim_end_matches('/') == IN_CLUSTER_SERVER;
+    if !in_cluster {
+        return Err(invalid_spec(format!(
+            "destination cluster {:?} is not configured: only the in-cluster destination ({IN_CLUSTER_SERVER}) is supported so far",
+            if destination.server.is_empty() {
+                &destination.name
+            } else {
+                &destination.server
+            }
+        )));
+    }
+    let project_name = if app.spec.project.is_empty() {
+        "default"
+    } else {
+        &app.spec.project
+    };
+    let projects: Api<AppProject> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    match projects.get_opt(project_name).await {
+        Ok(Some(_)) => {}
+        Ok(None) if project_name == "default" => {}
+        Ok(None) => {
+            return Err(invalid_spec(format!(
+                "application references project {project_name} which does not exist"
+            )));
+        }
+        Err(e) => {
+            return Err((
+                "ComparisonError".into(),
+                format!("reading project {project_name}: {e}"),
+            ));
+        }
+    }
+
+    let app_namespace = app.namespace().unwrap_or_default();
+    let instance = tracking::instance_name(&app_namespace, &app.name_any(), &ctx.namespace);
+    let request = pb::ManifestRequest {
+        repo: Some(pb::RepoRef {
+            url: source.repo_url.clone(),
+            project: project_name.to_owned(),
+            ..Default::default()
+        }),
+        revision: source.target_revision.clone(),
+        no_cache: hard_refresh,
+        no_revision_cache: hard_refresh,
+        app_label_key: settings.cm.instance_label_key.clone(),
+        app_name: instance.clone(),
+        namespace: destination.namespace.clone(),
+        application_source: Some(KubeObject {
+            json: serde_json::to_string(source).unwrap_or_default(),
+        }),
+        app_namespace: app_namespace.clone(),
+        project_name: project_name.to_owned(),
+        ..Default::default()
+    };
+    let response = ctx
+        .repo_server
+        .clone()
+        .generate_manifest(request)
+        .await
+        .map_err(|status| {
+            (
+                "ComparisonError".to_owned(),
+                format!(
+                    "rpc error: code = {:?} desc = {}",
+                    status.code(),
+                    status.message()
+                ),
+            )
+        })?
+        .into_inner();
+
+    let normalizer = Normalizer::new(
+        &app.spec.ignore_differences,
+        &settings.cm.resource_customizations,
+    )
+    .map_err(|e| invalid_spec(e.to_string()))?;
+
+    let mut conditions = Vec::new();
+    let mut resources = Vec::new();
+    let mut healths = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut images = BTreeSet::new();
+    let mut urls = BTreeSet::new();
+    for manifest in &response.manifests {
+        let desired: Value = serde_json::from_str(manifest).map_err(|e| {
+            (
+                "ComparisonError".to_owned(),
+                format!("repo-server returned an invalid manifest: {e}"),
+            )
+        })?;
+        let api_version = desired["apiVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let kind = desired["kind"].as_str().unwrap_or_default().to_owned();
+        let name = desired["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let (group, version) = match api_version.split_once('/') {
+            Some((g, v)) => (g.to_owned(), v.to_owned()),
+            None => (String::new(), api_version.clone()),
+        };
+        let info = match ctx.live.resolve(&api_version, &kind).await {
+            Ok(info) => Some(info),
+            Err(e) => {
+                conditions.push(("ComparisonError".to_owned(), e.to_string()));
+                None
+            }
+        };
+        let namespaced = info.as_ref().is_none_or(|i| i.namespaced);
+        let namespace = if namespaced {
+            desired["metadata"]["namespace"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .unwrap_or(&destination.namespace)
+                .to_owned()
+        } else {
+            String::new()
+        };
+        let key = ObjectKey {
+            group: group.clone(),
+            kind: kind.clone(),
+            namespace: namespace.clone(),
+            name: name.clone(),
+        };
+        if !seen.insert(key.clone()) {
+            conditions.push((
+                "RepeatedResourceWarning".to_owned(),
+                format!("Resource {group}/{kind}/{namespace}/{name} appeared 2 times among application resources."),
+            ));
+            continue;
+        }
+        let mut desired = desired;
+        if namespaced && desired["metadata"].get("namespace").is_none() {
+            desired["metadata"]["namespace"] = json!(namespace);
+        }
+        let live = match &info {
+            Some(info) => live_object(&ctx.live, info, &namespace, &name)
+                .await
+                .map_err(|e| ("ComparisonError".to_owned(), e))?,
+            None => None,
+        };
+        collect_summary(live.as_ref().unwrap_or(&desired), &mut images, &mut urls);
+        let (sync, health) = match &info {
+            None => (
+                SyncStatusCode::Unknown,
+                Some(Health {
+                    status: HealthStatusCode::Unknown,
+                    message: "the cluster does not serve this kind".into(),
+                }),
+            ),
+            Some(_) => {
+                let diff = capstan_diff::diff(Some(&desired), live.as_ref(), &normalizer)
+                    .map_err(|e| ("ComparisonError".to_owned(), format!("{kind}/{name}: {e}")))?;
+                let sync = if diff.modified {
+                    SyncStatusCode::OutOfSync
+                } else {
+                    SyncStatusCode::Synced
+                };
+                let health = match &live {
+                    None => Some(Health {
+                        status: HealthStatusCode::Missing,
+                        message: format!("{kind} {name} does not exist in the cluster"),
+                    }),
+                    Some(live) => match settings.health.assess(live) {
+                        Ok(health) => health,
+                        Err(e) => Some(Health {
+                            status: HealthStatusCode::Unknown,
+                            message: e.to_string(),
+                        }),
+                    },
+                };
+                (sync, health)
+            }
+        };
+        if let Some(h) = &health {
+            healths.push(h.clone());
+        }
+        resources.push(ResourceStatus {
+            group,
+            version,
+            kind,
+            namespace,
+            name,
+            status: Some(sync),
+            health: health.map(|h| HealthStatus {
+                status: Some(h.status),
+                message: h.message,
+                ..HealthStatus::default()
+            }),
+            sync_wave: desired["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+                .as_str()
+                .and_then(|w| w.parse().ok())
+                .unwrap_or(0),
+            ..ResourceStatus::default()
+        });
+    }
+    ctx.live.set_desired(&instance, seen.iter().cloned());
+
+    // Objects the app tracks that Git no longer has: to be pruned.
+    for (key, obj) in ctx.live.tracked_by(&instance) {
+        if seen.contains(&key) {
+            continue;
+        }
+        let version = obj
+            .types
+            .as_ref()
+            .map(|t| {
+                t.api_version
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .unwrap_or_default();
+        resources.push(ResourceStatus {
+            group: key.group,
+            version,
+            kind: key.kind,
+            namespace: key.namespace,
+            name: key.name,
+            status: Some(SyncStatusCode::OutOfSync),
+            requires_pruning: true,
+            ..ResourceStatus::default()
+        });
+    }
+
+    let sync = if resources
+        .iter()
+        .all(|r| r.status == Some(SyncStatusCode::Synced))
+    {
+        SyncStatusCode::Synced
+    } else {
+        SyncStatusCode::OutOfSync
+    };
+    let health = capstan_health::aggregate(healths.iter());
+    Ok(Comparison {
+        resources,
+        sync,
+        revision: response.revision,
+        health,
+        conditions,
+        source_type: source_type(response.source_type),
+        images: images.into_iter().collect(),
+        external_urls: urls.into_iter().collect(),
+    })
+}
+
+async fn live_object(
+    live: &LiveCache,
+    info: &KindInfo,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Value>, String> {
+    let obj = live
+        .get(info, namespace, name)
+        .await
+        .map_err(|e| e.to_string())?;
+    obj.map(|o| serde_json::to_value(o.as_ref()).map_err(|e| e.to_string()))
+        .transpose()
+}
+
+fn source_type(code: i32) -> Option<ApplicationSourceType> {
+    match pb::SourceType::try_from(code).ok()? {
+        pb::SourceType::Directory => Some(ApplicationSourceType::from("Directory")),
+        pb::SourceType::Kustomize => Some(ApplicationSourceType::from("Kustomize")),
+        pb::SourceType::Helm => Some(ApplicationSourceType::from("Helm")),
+        pb::SourceType::Plugin => Some(ApplicationSourceType::from("Plugin")),
+        pb::SourceType::Unspecified => None,
+    }
+}
+
+/// Container images and external URLs (Ingress hosts, LoadBalancer addresses), as Argo CD's
+/// summary shows them.
+fn collect_summary(obj: &Value, images: &mut BTreeSet<String>, urls: &mut BTreeSet<String>) {
+    let pod_spec = match obj["kind"].as_str() {
+        Some("Pod") => &obj["spec"],
+        Some("CronJob") => &obj["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+        _ => &obj["spec"]["template"]["spec"],
+    };
+    for list in ["initContainers", "containers"] {
+        for c in pod_spec[list].as_array().into_iter().flatten() {
+            if let Some(image) = c["image"].as_str() {
+                images.insert(image.to_owned());
+            }
+        }
+    }
+    if obj["kind"] == "Ingress" {
+        let tls_hosts: BTreeSet<&str> = obj["spec"]["tls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|t| {
+                t["hosts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+            })
+            .collect();
+        for rule in obj["spec"]["rules"].as_array().into_iter().flatten() {
+            if let Some(host) = rule["host"].as_str() {
+                let scheme = if tls_hosts.contains(host) {
+                    "https"
+                } else {
+                    "http"
+                };
+                urls.insert(format!("{scheme}://{host}"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_finds_images_and_urls() {
+        let mut images = BTreeSet::new();
+        let mut urls = BTreeSet::new();
+        collect_summary(
+            &json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{"image": "a:1"}], "initContainers": [{"image": "b:2"}]}}}}),
+            &mut images,
+            &mut urls,
+        );
+        collect_summary(
+            &json!({"kind": "Ingress", "spec": {"tls": [{"hosts": ["s.example"]}], "rules": [{"host": "s.example"}, {"host": "p.example"}]}}),
+            &mut images,
+            &mut urls,
+        );
+        assert_eq!(images.into_iter().collect::<Vec<_>>(), ["a:1", "b:2"]);
+        assert_eq!(
+            urls.into_iter().collect::<Vec<_>>(),
+            ["http://p.example", "https://s.example"]
+        );
+    }
+
+    #[test]
+    fn jitter_is_stable_and_bounded() {
+        let max = Duration::from_secs(60);
+        assert_eq!(jitter("a", max), jitter("a", max));
+        assert!(jitter("a", max) < max);
+        assert_eq!(jitter("a", Duration::ZERO), Duration::ZERO);
+    }
+}

@@ -1,0 +1,118 @@
+//! Which Application a live object belongs to: Argo CD's resource tracking
+//! (`application.resourceTrackingMethod`: `annotation`, `annotation+label`, `label`).
+//!
+//! The annotation `argocd.argoproj.io/tracking-id` holds
+//! `<app>:<group>/<kind>:<namespace>/<name>`; the label (default key
+//! `app.kubernetes.io/instance`) holds the app name.
+
+use std::collections::BTreeMap;
+
+use capstan_types::settings::TrackingMethod;
+
+/// The tracking annotation.
+pub const TRACKING_ANNOTATION: &str = "argocd.argoproj.io/tracking-id";
+
+/// The tracking id of an object managed by `app`.
+pub fn tracking_id(app: &str, group: &str, kind: &str, namespace: &str, name: &str) -> String {
+    format!("{app}:{group}/{kind}:{namespace}/{name}")
+}
+
+/// The app name an object is tracked by, from its annotations and labels.
+pub fn tracked_app(
+    method: TrackingMethod,
+    label_key: &str,
+    annotations: Option<&BTreeMap<String, String>>,
+    labels: Option<&BTreeMap<String, String>>,
+) -> Option<String> {
+    let from_annotation = || {
+        annotations?
+            .get(TRACKING_ANNOTATION)
+            .and_then(|id| id.split_once(':'))
+            .map(|(app, _)| app.to_owned())
+            .filter(|app| !app.is_empty())
+    };
+    let from_label = || labels?.get(label_key).cloned().filter(|v| !v.is_empty());
+    match method {
+        TrackingMethod::Label => from_label(),
+        _ => from_annotation(),
+    }
+}
+
+/// The instance name of an Application: its name in the control-plane namespace, otherwise
+/// `<namespace>_<name>` (Argo CD's apps-in-any-namespace convention).
+pub fn instance_name(app_namespace: &str, app_name: &str, control_plane_namespace: &str) -> String {
+    if app_namespace == control_plane_namespace || app_namespace.is_empty() {
+        app_name.to_owned()
+    } else {
+        format!("{app_namespace}_{app_name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
+    }
+
+    #[test]
+    fn tracking_ids_round_trip_to_the_app() {
+        let id = tracking_id("users-api-dev", "apps", "Deployment", "ns", "users-api");
+        assert_eq!(id, "users-api-dev:apps/Deployment:ns/users-api");
+        let cases = [
+            (
+                TrackingMethod::Annotation,
+                map(&[(TRACKING_ANNOTATION, id.as_str())]),
+                map(&[]),
+                Some("users-api-dev"),
+            ),
+            (
+                TrackingMethod::AnnotationAndLabel,
+                map(&[(TRACKING_ANNOTATION, id.as_str())]),
+                map(&[]),
+                Some("users-api-dev"),
+            ),
+            (
+                TrackingMethod::Label,
+                map(&[]),
+                map(&[("app.kubernetes.io/instance", "x")]),
+                Some("x"),
+            ),
+            (
+                TrackingMethod::Annotation,
+                map(&[]),
+                map(&[("app.kubernetes.io/instance", "x")]),
+                None,
+            ),
+            (
+                TrackingMethod::Annotation,
+                map(&[(TRACKING_ANNOTATION, "garbage")]),
+                map(&[]),
+                None,
+            ),
+        ];
+        for (method, annotations, labels, expected) in cases {
+            assert_eq!(
+                tracked_app(
+                    method,
+                    "app.kubernetes.io/instance",
+                    Some(&annotations),
+                    Some(&labels)
+                )
+                .as_deref(),
+                expected,
+                "{method:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn instance_names() {
+        assert_eq!(instance_name("argocd", "a", "argocd"), "a");
+        assert_eq!(instance_name("team", "a", "argocd"), "team_a");
+    }
+}
