@@ -10,6 +10,7 @@
 //! `useOpenLibs` it gets every library mlua calls safe (including `io`, `os` and `package`, but
 //! never `debug`), as Argo CD opens all of gopher-lua's. Every run is bounded by [`Limits`].
 
+use capstan_types::glob::{is_glob, matches as glob_match};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -362,40 +363,6 @@ fn is_memory_error(err: &mlua::Error) -> bool {
         }
         _ => false,
     }
-}
-
-fn is_glob(pattern: &str) -> bool {
-    pattern.contains(['*', '?'])
-}
-
-/// Glob match of a whole `group/Kind` key: `*` matches any run of characters (slashes
-/// included, as in Argo CD's wildcard overrides), `?` any one character.
-fn glob_match(pattern: &str, text: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let text: Vec<char> = text.chars().collect();
-    let (mut p, mut t) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some('*') => {
-                backtrack = Some((p, t));
-                p += 1;
-            }
-            Some(&c) if c == '?' || c == text[t] => {
-                p += 1;
-                t += 1;
-            }
-            _ => match backtrack {
-                Some((star, matched)) => {
-                    p = star + 1;
-                    t = matched + 1;
-                    backtrack = Some((star, matched + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|&c| c == '*')
 }
 
 #[cfg(test)]

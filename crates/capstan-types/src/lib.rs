@@ -26,6 +26,7 @@ pub mod app_project;
 pub mod application;
 pub mod application_set;
 pub mod crds;
+pub mod glob;
 mod schema;
 pub mod seed;
 mod ser;

@@ -369,6 +369,32 @@ pub struct ArgoCdSettings {
     pub raw: BTreeMap<String, String>,
 }
 
+impl FilteredResource {
+    /// Whether this entry matches the group, kind and cluster URL (Argo CD's
+    /// `FilteredResource.Match`: each non-empty list must have a matching glob).
+    pub fn matches(&self, group: &str, kind: &str, cluster: &str) -> bool {
+        let any = |patterns: &[String], value: &str| {
+            patterns.is_empty() || patterns.iter().any(|p| crate::glob::matches(p, value))
+        };
+        any(&self.api_groups, group) && any(&self.kinds, kind) && any(&self.clusters, cluster)
+    }
+}
+
+impl ArgoCdSettings {
+    /// Whether Capstan must leave this kind alone on this cluster: it matches a
+    /// `resource.exclusions` entry, or `resource.inclusions` is set and it matches none.
+    pub fn is_excluded(&self, group: &str, kind: &str, cluster: &str) -> bool {
+        self.resource_exclusions
+            .iter()
+            .any(|f| f.matches(group, kind, cluster))
+            || (!self.resource_inclusions.is_empty()
+                && !self
+                    .resource_inclusions
+                    .iter()
+                    .any(|f| f.matches(group, kind, cluster)))
+    }
+}
+
 /// Default of `timeout.reconciliation`.
 pub const DEFAULT_RECONCILIATION_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default of `timeout.reconciliation.jitter`.
@@ -749,6 +775,43 @@ fn parse_group_kind(group_kind: &str) -> Result<GroupKindPattern, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn exclusions_and_inclusions() {
+        let data = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<BTreeMap<String, String>>()
+        };
+        let excluding = ArgoCdSettings::from_config_map_data(&data(&[(
+            "resource.exclusions",
+            "- apiGroups: ['*.k8s.io']\n  kinds: ['*']\n  clusters: ['*']\n- apiGroups: ['']\n  kinds: [Event]\n",
+        )]))
+        .unwrap();
+        let including = ArgoCdSettings::from_config_map_data(&data(&[(
+            "resource.inclusions",
+            "- apiGroups: ['', apps]\n  kinds: ['*']\n",
+        )]))
+        .unwrap();
+        let cluster = "https://kubernetes.default.svc";
+        let cases = [
+            (&excluding, "networking.k8s.io", "Ingress", true),
+            (&excluding, "", "Event", true),
+            (&excluding, "", "ConfigMap", false),
+            (&excluding, "apps", "Deployment", false),
+            (&including, "apps", "Deployment", false),
+            (&including, "", "Service", false),
+            (&including, "batch", "Job", true),
+        ];
+        for (settings, group, kind, excluded) in cases {
+            assert_eq!(
+                settings.is_excluded(group, kind, cluster),
+                excluded,
+                "{group}/{kind}"
+            );
+        }
+    }
+
     use super::*;
 
     fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -337,19 +337,9 @@ fn is_known_resource(resource: &str, match_mode: MatchMode) -> bool {
         MatchMode::Glob if resource.contains('[') || resource.contains('{') => true,
         MatchMode::Glob if resource.contains(['*', '?']) => RBAC_RESOURCES
             .iter()
-            .any(|known| glob_matches(resource.as_bytes(), known.as_bytes())),
+            .any(|known| crate::glob::matches(resource, known)),
         MatchMode::Glob => false,
         MatchMode::Regex => resource.contains(|c: char| r"\.+*?()|[]{}^$".contains(c)),
-    }
-}
-
-/// `*` and `?` glob matching without separators, as Argo CD's RBAC globs.
-fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|skip| glob_matches(rest, &text[skip..])),
-        Some((b'?', rest)) => !text.is_empty() && glob_matches(rest, &text[1..]),
-        Some((c, rest)) => text.first() == Some(c) && glob_matches(rest, &text[1..]),
     }
 }
 
