@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod reconcile;
 pub mod settings;
 pub mod tracking;
+pub mod tree;
 
 use std::sync::Arc;
 
@@ -46,6 +47,8 @@ pub struct ControllerConfig {
     pub namespace: String,
     /// The repo-server's gRPC address, e.g. `http://capstan-repo-server:8081`.
     pub repo_server: String,
+    /// The shared Redis cache for resource trees; `None` publishes none.
+    pub cache: Option<capstan_cache::Cache>,
 }
 
 /// Runs the controller until `shutdown` completes, registering its metrics on `registry`.
@@ -79,6 +82,13 @@ pub async fn run(
         .connect_lazy();
     let repo_server = RepoServerServiceClient::new(channel).max_decoding_message_size(256 << 20);
 
+    let trees = match config.cache.clone() {
+        Some(cache) => {
+            live.watch_children().await;
+            Some(tree::TreePublisher::new(cache))
+        }
+        None => None,
+    };
     let ctx = Arc::new(Context {
         client: client.clone(),
         live: live.clone(),
@@ -86,6 +96,8 @@ pub async fn run(
         settings: settings.clone(),
         namespace: config.namespace.clone(),
         metrics,
+        trees,
+        last_hard_refresh: Default::default(),
     });
     let apps: Api<Application> = Api::namespaced(client, &config.namespace);
     let namespace = config.namespace.clone();

@@ -53,6 +53,7 @@ pub struct LiveCache {
     client: Client,
     discovery: RwLock<Option<(Instant, Discovery)>>,
     watches: Mutex<HashMap<(String, String), Store<DynamicObject>>>,
+    child_kinds: Mutex<Vec<KindInfo>>,
     shared: Arc<Shared>,
 }
 
@@ -98,6 +99,7 @@ impl LiveCache {
             client,
             discovery: RwLock::new(None),
             watches: Mutex::new(HashMap::new()),
+            child_kinds: Mutex::new(Vec::new()),
             shared: Arc::new(Shared {
                 desired_index: Mutex::new(HashMap::new()),
                 tracking: RwLock::new((
@@ -187,11 +189,21 @@ impl LiveCache {
     fn start_watch(&self, kind: &KindInfo) -> Store<DynamicObject> {
         let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &kind.resource);
         let writer = reflector::store::Writer::new(kind.resource.clone());
+        let (type_api_version, type_kind) = (
+            kind.resource.api_version.clone(),
+            kind.resource.kind.clone(),
+        );
         let reader = writer.as_reader();
         let stream = reflector::reflector(
             writer,
             watcher(api, watcher::Config::default())
-                .modify(|obj: &mut DynamicObject| {
+                .modify(move |obj: &mut DynamicObject| {
+                    // List items of built-in kinds come without apiVersion/kind: restore them,
+                    // or diff, health and trees would see typeless objects after a restart.
+                    obj.types.get_or_insert_with(|| kube::api::TypeMeta {
+                        api_version: type_api_version.clone(),
+                        kind: type_kind.clone(),
+                    });
                     obj.metadata.managed_fields = None;
                     if let Some(a) = obj.metadata.annotations.as_mut() {
                         a.remove("kubectl.kubernetes.io/last-applied-configuration");
@@ -291,6 +303,56 @@ impl LiveCache {
         for key in keys {
             index.entry(key).or_default().insert(app.to_owned());
         }
+    }
+
+    /// Starts watching the kinds that hold managed objects' descendants (ReplicaSets, Pods, ...),
+    /// skipping those the cluster does not serve.
+    pub async fn watch_children(&self) {
+        for (group, version, kind) in crate::tree::CHILD_KINDS {
+            let api_version = if group.is_empty() {
+                (*version).to_owned()
+            } else {
+                format!("{group}/{version}")
+            };
+            match self.resolve(&api_version, kind).await {
+                Ok(info) => {
+                    if let Err(e) = self.store(&info).await {
+                        tracing::warn!("watching {kind} for resource trees: {e}");
+                    }
+                    self.child_kinds
+                        .lock()
+                        .expect("child kinds lock")
+                        .push(info);
+                }
+                Err(e) => tracing::info!("resource trees without {kind}: {e}"),
+            }
+        }
+    }
+
+    /// Every object of the descendant kinds (see [`watch_children`](Self::watch_children)).
+    pub fn children_candidates(&self) -> Vec<(ObjectKey, Arc<DynamicObject>)> {
+        let kinds = self.child_kinds.lock().expect("child kinds lock").clone();
+        let watches = self.watches.lock().expect("watches lock");
+        let mut out = Vec::new();
+        for info in kinds {
+            let Some(store) =
+                watches.get(&(info.resource.group.clone(), info.resource.kind.clone()))
+            else {
+                continue;
+            };
+            for obj in store.state() {
+                out.push((
+                    ObjectKey {
+                        group: info.resource.group.clone(),
+                        kind: info.resource.kind.clone(),
+                        namespace: obj.namespace().unwrap_or_default(),
+                        name: obj.name_any(),
+                    },
+                    obj,
+                ));
+            }
+        }
+        out
     }
 
     /// Number of objects held, per kind (for metrics and benchmarks).

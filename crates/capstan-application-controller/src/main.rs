@@ -23,6 +23,12 @@ struct Args {
         default_value = "http://capstan-repo-server:8081"
     )]
     repo_server: String,
+    /// Redis URL of the shared cache (resource trees for the api-server).
+    #[arg(long, env = "CAPSTAN_CONTROLLER_REDIS_URL")]
+    redis_url: Option<String>,
+    /// File holding the 32-byte cache encryption key (shared with the api-server).
+    #[arg(long, env = "CAPSTAN_CONTROLLER_CACHE_KEY_FILE")]
+    cache_key_file: Option<std::path::PathBuf>,
     /// Admin HTTP address: /metrics, /healthz, /readyz.
     #[arg(
         long,
@@ -40,6 +46,19 @@ async fn main() -> anyhow::Result<()> {
     capstan_runtime::init_tracing(&args.log)?;
     let client = kube::Client::try_default().await?;
     let mut registry = prometheus_client::registry::Registry::default();
+    let cache = match &args.redis_url {
+        Some(url) => Some(capstan_cache::Cache::new(
+            capstan_cache::CacheConfig {
+                initiator: "application-controller".to_owned(),
+                ..capstan_cache::CacheConfig::new(
+                    Some(url.clone()),
+                    capstan_cache::EncryptionKey::load_or_generate(args.cache_key_file.as_deref())?,
+                )
+            },
+            &mut registry,
+        )?),
+        None => None,
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let wait = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -48,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
         ControllerConfig {
             namespace: args.namespace,
             repo_server: args.repo_server,
+            cache,
         },
         client,
         &mut registry,

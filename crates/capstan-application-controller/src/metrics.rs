@@ -23,6 +23,8 @@ pub struct ControllerMetrics {
     app_info_labels: Arc<Mutex<HashMap<(String, String), Labels>>>,
     reconcile: Family<Labels, Histogram>,
     status_writes: Counter,
+    k8s_requests: Family<Labels, Counter>,
+    api_objects: Family<Labels, Gauge>,
 }
 
 impl ControllerMetrics {
@@ -48,8 +50,22 @@ impl ControllerMetrics {
             "Application status updates written (unchanged statuses are not written)",
             status_writes.clone(),
         );
+        let k8s_requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "argocd_app_k8s_request",
+            "Kubernetes API requests made while reconciling applications",
+            k8s_requests.clone(),
+        );
+        let api_objects = Family::<Labels, Gauge>::default();
+        registry.register(
+            "argocd_cluster_api_resource_objects",
+            "Objects held in the live-state cache, per cluster and kind",
+            api_objects.clone(),
+        );
         Self {
             app_info,
+            k8s_requests,
+            api_objects,
             app_info_labels: Arc::default(),
             reconcile,
             status_writes,
@@ -96,6 +112,31 @@ impl ControllerMetrics {
             self.app_info.remove(&previous);
         }
         self.app_info.get_or_create(&labels).set(1);
+    }
+
+    /// Counts one Kubernetes API request and its outcome.
+    pub fn k8s_request<T>(&self, verb: &str, kind: &str, result: &Result<T, kube::Error>) {
+        let code = match result {
+            Ok(_) => "200".to_owned(),
+            Err(kube::Error::Api(status)) => status.code.to_string(),
+            Err(_) => "error".to_owned(),
+        };
+        self.k8s_requests
+            .get_or_create(&vec![
+                ("verb", verb.to_owned()),
+                ("resource_kind", kind.to_owned()),
+                ("response_code", code),
+            ])
+            .inc();
+    }
+
+    /// Sets the live-cache object counts of a cluster.
+    pub fn api_objects(&self, server: &str, counts: &std::collections::BTreeMap<String, usize>) {
+        for (kind, count) in counts {
+            self.api_objects
+                .get_or_create(&vec![("server", server.to_owned()), ("kind", kind.clone())])
+                .set(i64::try_from(*count).unwrap_or(i64::MAX));
+        }
     }
 
     /// Counts one status write.

@@ -27,11 +27,14 @@ use crate::live::{KindInfo, LiveCache, ObjectKey};
 use crate::metrics::ControllerMetrics;
 use crate::settings::Settings;
 use crate::tracking;
+use crate::tree::{self, TreePublisher};
 
 /// The in-cluster destination, as Argo CD names it.
 pub const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";
 /// The in-cluster destination's name.
 pub const IN_CLUSTER_NAME: &str = "in-cluster";
+/// The field manager of everything the controller writes.
+pub const FIELD_MANAGER: &str = "argocd-application-controller";
 /// The refresh annotation (`normal` or `hard`).
 pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
 
@@ -49,6 +52,33 @@ pub struct Context {
     pub namespace: String,
     /// Metrics.
     pub metrics: ControllerMetrics,
+    /// Resource-tree publishing to Redis, when a cache is configured.
+    pub trees: Option<TreePublisher>,
+    /// When each app last had its caches bypassed (`timeout.hard.reconciliation`).
+    pub last_hard_refresh: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+impl Context {
+    /// Whether `timeout.hard.reconciliation` (0 = never) calls for bypassing the caches now;
+    /// records the refresh when it does. The first reconcile after a start only records.
+    fn hard_refresh_due(&self, app: &Application, every: Duration) -> bool {
+        if every.is_zero() {
+            return false;
+        }
+        let key = format!("{}/{}", app.namespace().unwrap_or_default(), app.name_any());
+        let mut last = self.last_hard_refresh.lock().expect("hard refresh lock");
+        match last.get(&key) {
+            Some(at) if at.elapsed() < every => false,
+            Some(_) => {
+                last.insert(key, std::time::Instant::now());
+                true
+            }
+            None => {
+                last.insert(key, std::time::Instant::now());
+                false
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Context {
@@ -67,6 +97,9 @@ pub enum ReconcileError {
     WriteStatus(String, #[source] kube::Error),
 }
 
+/// A managed live object, its key and its health (status, message), for the resource tree.
+pub type ManagedObject = (ObjectKey, Value, Option<(String, String)>);
+
 /// What a comparison found.
 struct Comparison {
     resources: Vec<ResourceStatus>,
@@ -77,6 +110,8 @@ struct Comparison {
     source_type: Option<ApplicationSourceType>,
     images: Vec<String>,
     external_urls: Vec<String>,
+    /// Managed live objects with their health, for the resource tree.
+    managed: Vec<ManagedObject>,
 }
 
 /// Reconciles one Application.
@@ -85,10 +120,15 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
     let started = std::time::Instant::now();
     let settings = ctx.settings.borrow().clone();
     let refresh = app.annotations().get(REFRESH_ANNOTATION).cloned();
-    let hard = refresh.as_deref() == Some("hard");
+    let hard = refresh.as_deref() == Some("hard")
+        || ctx.hard_refresh_due(&app, settings.cm.hard_reconciliation_timeout);
     let old = app.status.clone().unwrap_or_default();
 
-    let comparison = compare(&app, &ctx, &settings, hard).await;
+    let mut comparison = compare(&app, &ctx, &settings, hard).await;
+    let managed = comparison
+        .as_mut()
+        .map(|c| std::mem::take(&mut c.managed))
+        .ok();
     let mut status = old.clone();
     apply_comparison(
         &mut status,
@@ -105,25 +145,41 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
     if !same_ignoring_time(&status, &old) {
         status.reconciled_at = Some(now());
         status.observed_at = status.reconciled_at.clone();
-        apps.patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": status })),
-        )
-        .await
-        .map_err(|e| ReconcileError::WriteStatus(name.clone(), e))?;
+        // Server-side apply of the whole status under the controller's field manager: a field
+        // the new status leaves out (a resolved condition, a cleared message) is removed, which a
+        // merge patch would keep.
+        let written = apps
+            .patch_status(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(json!({
+                    "apiVersion": capstan_types::application::API_VERSION,
+                    "kind": "Application",
+                    "status": status,
+                })),
+            )
+            .await;
+        ctx.metrics.k8s_request("patch", "Application", &written);
+        written.map_err(|e| ReconcileError::WriteStatus(name.clone(), e))?;
         ctx.metrics.status_write();
+    }
+    if let (Some(trees), Some(managed)) = (&ctx.trees, managed) {
+        let tree = tree::build(managed, &ctx.live);
+        trees.publish(&namespace, &name, tree).await;
     }
     if refresh.is_some() {
         let patch = json!({ "metadata": { "annotations": { REFRESH_ANNOTATION: null } } });
-        if let Err(e) = apps
+        let removed = apps
             .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
-            .await
-        {
+            .await;
+        ctx.metrics.k8s_request("patch", "Application", &removed);
+        if let Err(e) = removed {
             tracing::warn!("removing the refresh annotation: {e}");
         }
     }
     ctx.metrics.reconciled(&app, &status, started.elapsed());
+    ctx.metrics
+        .api_objects(IN_CLUSTER_SERVER, &ctx.live.object_counts());
 
     let timeout = settings.cm.reconciliation_timeout;
     if timeout.is_zero() {
@@ -274,7 +330,9 @@ async fn compare(
         &app.spec.project
     };
     let projects: Api<AppProject> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    match projects.get_opt(project_name).await {
+    let project = projects.get_opt(project_name).await;
+    ctx.metrics.k8s_request("get", "AppProject", &project);
+    match project {
         Ok(Some(_)) => {}
         Ok(None) if project_name == "default" => {}
         Ok(None) => {
@@ -340,6 +398,7 @@ async fn compare(
     let mut seen = BTreeSet::new();
     let mut images = BTreeSet::new();
     let mut urls = BTreeSet::new();
+    let mut managed = Vec::new();
     for manifest in &response.manifests {
         let desired: Value = serde_json::from_str(manifest).map_err(|e| {
             (
@@ -360,6 +419,9 @@ async fn compare(
             Some((g, v)) => (g.to_owned(), v.to_owned()),
             None => (String::new(), api_version.clone()),
         };
+        if settings.cm.is_excluded(&group, &kind, IN_CLUSTER_SERVER) {
+            continue; // resource.exclusions/inclusions: Capstan leaves this kind alone
+        }
         let info = match ctx.live.resolve(&api_version, &kind).await {
             Ok(info) => Some(info),
             Err(e) => {
@@ -401,6 +463,14 @@ async fn compare(
             None => None,
         };
         collect_summary(live.as_ref().unwrap_or(&desired), &mut images, &mut urls);
+        if let Some(other) = live.as_ref().and_then(|l| tracked_by(l, settings))
+            && other != instance
+        {
+            conditions.push((
+                "SharedResourceWarning".to_owned(),
+                format!("{kind}/{name} is part of applications {instance} and {other}"),
+            ));
+        }
         let (sync, health) = match &info {
             None => (
                 SyncStatusCode::Unknown,
@@ -435,6 +505,15 @@ async fn compare(
         };
         if let Some(h) = &health {
             healths.push(h.clone());
+        }
+        if let Some(live) = live {
+            managed.push((
+                key.clone(),
+                live,
+                health
+                    .as_ref()
+                    .map(|h| (h.status.as_str().to_owned(), h.message.clone())),
+            ));
         }
         resources.push(ResourceStatus {
             group,
@@ -503,7 +582,21 @@ async fn compare(
         source_type: source_type(response.source_type),
         images: images.into_iter().collect(),
         external_urls: urls.into_iter().collect(),
+        managed,
     })
+}
+
+/// The app a live object's tracking metadata names.
+fn tracked_by(live: &Value, settings: &Settings) -> Option<String> {
+    let map = |v: &Value| {
+        serde_json::from_value::<std::collections::BTreeMap<String, String>>(v.clone()).ok()
+    };
+    tracking::tracked_app(
+        settings.cm.resource_tracking_method,
+        &settings.cm.instance_label_key,
+        map(&live["metadata"]["annotations"]).as_ref(),
+        map(&live["metadata"]["labels"]).as_ref(),
+    )
 }
 
 async fn live_object(
