@@ -33,6 +33,8 @@ use crate::tree::{self, TreePublisher};
 pub const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";
 /// The in-cluster destination's name.
 pub const IN_CLUSTER_NAME: &str = "in-cluster";
+/// How soon an app whose resource tree could not be stored is reconciled again.
+const TREE_RETRY: Duration = Duration::from_secs(5);
 /// The field manager of everything the controller writes.
 pub const FIELD_MANAGER: &str = "argocd-application-controller";
 /// The refresh annotation (`normal` or `hard`).
@@ -163,9 +165,10 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
         written.map_err(|e| ReconcileError::WriteStatus(name.clone(), e))?;
         ctx.metrics.status_write();
     }
+    let mut tree_pending = false;
     if let (Some(trees), Some(managed)) = (&ctx.trees, managed) {
         let tree = tree::build(managed, &ctx.live);
-        trees.publish(&namespace, &name, tree).await;
+        tree_pending = !trees.publish(&namespace, &name, tree).await;
     }
     if refresh.is_some() {
         let patch = json!({ "metadata": { "annotations": { REFRESH_ANNOTATION: null } } });
@@ -181,6 +184,10 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
     ctx.metrics
         .api_objects(IN_CLUSTER_SERVER, &ctx.live.object_counts());
 
+    if tree_pending {
+        // Redis is down: come back soon to publish the tree once it is up again.
+        return Ok(Action::requeue(TREE_RETRY));
+    }
     let timeout = settings.cm.reconciliation_timeout;
     if timeout.is_zero() {
         return Ok(Action::await_change());

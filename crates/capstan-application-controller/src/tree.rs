@@ -87,17 +87,19 @@ impl TreePublisher {
     }
 
     /// Writes `tree` for the app and notifies subscribers, unless Redis already holds it.
-    pub async fn publish(&self, app_namespace: &str, app_name: &str, tree: ResourceTree) {
+    /// Returns `false` when the tree could not be stored (Redis down): the caller tries again
+    /// soon, so the tree comes back by itself with Redis.
+    pub async fn publish(&self, app_namespace: &str, app_name: &str, tree: ResourceTree) -> bool {
         let id = (app_namespace.to_owned(), app_name.to_owned());
         if self.published.lock().expect("tree lock").get(&id) == Some(&tree) {
-            return;
+            return true;
         }
         let key = Self::key(&self.cache, app_namespace, app_name);
         self.cache
             .set(&key, &tree, std::time::Duration::from_secs(24 * 3600))
             .await;
         if !self.cache.is_available() {
-            return; // not stored: publish again on the next reconcile
+            return false;
         }
         let _ = self
             .cache
@@ -107,6 +109,7 @@ impl TreePublisher {
             )
             .await;
         self.published.lock().expect("tree lock").insert(id, tree);
+        true
     }
 }
 

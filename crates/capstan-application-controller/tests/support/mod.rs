@@ -30,6 +30,9 @@ pub struct Harness {
     _data: tempfile::TempDir,
     _repo_server_stop: oneshot::Sender<()>,
     controller_stop: Option<oneshot::Sender<()>>,
+    /// The cache the controller publishes resource trees to (none unless set before
+    /// [`Harness::start_controller`]).
+    pub cache: Option<capstan_cache::Cache>,
 }
 
 impl Harness {
@@ -41,6 +44,14 @@ impl Harness {
     /// Starts with an `argocd-cm` holding `cm` and `timeout.reconciliation: "0"` (which `cm`
     /// cannot override: periodic reconciles stay off, so everything must be driven by watches).
     pub async fn start_with_cm(cm: BTreeMap<String, String>) -> anyhow::Result<Self> {
+        Self::start_with(cm, None).await
+    }
+
+    /// Like [`Harness::start_with_cm`], with the controller publishing resource trees to `cache`.
+    pub async fn start_with(
+        cm: BTreeMap<String, String>,
+        cache: Option<capstan_cache::Cache>,
+    ) -> anyhow::Result<Self> {
         let mut cm_data = cm;
         cm_data.insert("timeout.reconciliation".into(), "0".into());
         let env = TestEnv::from_env()?;
@@ -99,6 +110,7 @@ impl Harness {
             _data: data,
             _repo_server_stop: stop,
             controller_stop: None,
+            cache,
         };
         harness.start_controller().await?;
         Ok(harness)
@@ -111,7 +123,7 @@ impl Harness {
             ControllerConfig {
                 namespace: self.control.name.clone(),
                 repo_server: self.repo_server_url.clone(),
-                cache: None,
+                cache: self.cache.clone(),
             },
             self.env.kube_client().await?,
             &mut registry,
