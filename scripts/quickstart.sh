@@ -81,8 +81,8 @@ stringData:
 YAML
 k apply -f "$WORK/argocd/projects/microservices.yaml" >/dev/null
 
-step "building and starting capstan-repo-server"
-cargo build --quiet -p capstan-repo-server
+step "building and starting capstan-repo-server and capstan-application-controller"
+cargo build --quiet -p capstan-repo-server -p capstan-application-controller
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 stop_components
 REPO_GRPC=127.0.0.1:$(free_port); REPO_ADMIN=127.0.0.1:$(free_port)
@@ -95,16 +95,30 @@ CAPSTAN_REPO_SERVER_KUBECTL_PATH=$KUBECTL CAPSTAN_REPO_SERVER_HELM_PATH=$HELM \
 echo $! > "$TESTENV_DIR/capstan-repo-server.pid"
 for _ in $(seq 1 100); do curl -fs "http://$REPO_ADMIN/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fs "http://$REPO_ADMIN/readyz" >/dev/null || { tail -20 "$TESTENV_DIR/capstan-repo-server.log" >&2; exit 1; }
+CONTROLLER_ADMIN=127.0.0.1:$(free_port)
+KUBECONFIG=$KUBECONFIG CAPSTAN_CONTROLLER_NAMESPACE=argocd CAPSTAN_CONTROLLER_REPO_SERVER=http://$REPO_GRPC \
+CAPSTAN_CONTROLLER_METRICS_ADDR=$CONTROLLER_ADMIN CAPSTAN_CONTROLLER_REDIS_URL=$REDIS_URL \
+CAPSTAN_CONTROLLER_CACHE_KEY_FILE=$TESTENV_DIR/cache.key \
+  setsid target/debug/capstan-application-controller >"$TESTENV_DIR/capstan-application-controller.log" 2>&1 </dev/null &
+echo $! > "$TESTENV_DIR/capstan-application-controller.pid"
+for _ in $(seq 1 100); do curl -fs "http://$CONTROLLER_ADMIN/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fs "http://$CONTROLLER_ADMIN/readyz" >/dev/null || { tail -20 "$TESTENV_DIR/capstan-application-controller.log" >&2; exit 1; }
 
 step "applying the App of Apps (argocd/root-app.yaml)"
 k apply -f "$WORK/argocd/root-app.yaml" >/dev/null
+for _ in $(seq 1 50); do
+  [ -n "$(k -n argocd get application root-app -o jsonpath='{.status.sync.status}' 2>/dev/null)" ] && break
+  sleep 0.2
+done
 k -n argocd get applications.argoproj.io,appprojects.argoproj.io
 
 cat <<MSG
 
-Ready: control plane, Redis, $REPO_URL and capstan-repo-server (gRPC $REPO_GRPC,
-metrics http://$REPO_ADMIN/metrics) are running; state and logs in $TESTENV_DIR.
+Ready: control plane, Redis, $REPO_URL, capstan-repo-server (gRPC $REPO_GRPC, metrics
+http://$REPO_ADMIN/metrics) and capstan-application-controller (metrics
+http://$CONTROLLER_ADMIN/metrics) are running; state and logs in $TESTENV_DIR.
   export KUBECONFIG=$KUBECONFIG
-The application controller is not built yet, so root-app has no status; components are added
-to this script as they land. Stop everything with: scripts/quickstart.sh down
+  kubectl -n argocd get applications -w      # sync and health as the controller sees them
+The controller observes (root-app shows what differs); sync operations, which create the child
+Applications and their workloads, come next. Stop everything with: scripts/quickstart.sh down
 MSG
