@@ -52,9 +52,18 @@ pub type Trigger = mpsc::UnboundedSender<String>;
 pub struct LiveCache {
     client: Client,
     discovery: RwLock<Option<(Instant, Discovery)>>,
-    watches: Mutex<HashMap<(String, String), Store<DynamicObject>>>,
+    watches: Mutex<HashMap<(String, String), Watch>>,
+    /// Serialises discovery runs, so concurrent first reconciles share one.
+    discovery_run: tokio::sync::Mutex<()>,
     child_kinds: Mutex<Vec<KindInfo>>,
     shared: Arc<Shared>,
+}
+
+/// The watch of one kind: its store and its first-list readiness, shared by all callers.
+#[derive(Clone)]
+struct Watch {
+    store: Store<DynamicObject>,
+    ready: Arc<tokio::sync::OnceCell<()>>,
 }
 
 /// What the watch tasks need to decide whom to wake.
@@ -99,6 +108,7 @@ impl LiveCache {
             client,
             discovery: RwLock::new(None),
             watches: Mutex::new(HashMap::new()),
+            discovery_run: tokio::sync::Mutex::new(()),
             child_kinds: Mutex::new(Vec::new()),
             shared: Arc::new(Shared {
                 desired_index: Mutex::new(HashMap::new()),
@@ -142,6 +152,18 @@ impl LiveCache {
                 }
             };
             if attempt == 0 && stale {
+                let _running = self.discovery_run.lock().await;
+                let refreshed_meanwhile = self
+                    .discovery
+                    .read()
+                    .expect("discovery lock")
+                    .as_ref()
+                    .is_some_and(|(at, d)| {
+                        at.elapsed() < Duration::from_secs(1) || d.resolve_gvk(&gvk).is_some()
+                    });
+                if refreshed_meanwhile {
+                    continue;
+                }
                 let discovery = Discovery::new(self.client.clone())
                     .run()
                     .await
@@ -161,29 +183,30 @@ impl LiveCache {
     /// The store of a kind, starting its watch on first use and waiting for the first list.
     async fn store(&self, kind: &KindInfo) -> Result<Store<DynamicObject>, LiveError> {
         let key = (kind.resource.group.clone(), kind.resource.kind.clone());
-        let existing = self
+        // Look up or start the watch under the lock, so a kind is never watched twice.
+        let watch = self
             .watches
             .lock()
             .expect("watches lock")
-            .get(&key)
-            .cloned();
-        let store = match existing {
-            Some(store) => store,
-            None => {
-                let store = self.start_watch(kind);
-                self.watches
-                    .lock()
-                    .expect("watches lock")
-                    .entry(key)
-                    .or_insert(store)
-                    .clone()
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(30), store.wait_until_ready())
-            .await
-            .map_err(|_| LiveError::WatchStart(kind.resource.kind.clone(), "timed out".into()))?
-            .map_err(|e| LiveError::WatchStart(kind.resource.kind.clone(), e.to_string()))?;
-        Ok(store)
+            .entry(key)
+            .or_insert_with(|| Watch {
+                store: self.start_watch(kind),
+                ready: Arc::new(tokio::sync::OnceCell::new()),
+            })
+            .clone();
+        // Every caller waits on the same readiness: a Store's own wait wakes only one waiter.
+        watch
+            .ready
+            .get_or_try_init(|| async {
+                tokio::time::timeout(Duration::from_secs(30), watch.store.wait_until_ready())
+                    .await
+                    .map_err(|_| {
+                        LiveError::WatchStart(kind.resource.kind.clone(), "timed out".into())
+                    })?
+                    .map_err(|e| LiveError::WatchStart(kind.resource.kind.clone(), e.to_string()))
+            })
+            .await?;
+        Ok(watch.store)
     }
 
     fn start_watch(&self, kind: &KindInfo) -> Store<DynamicObject> {
@@ -265,7 +288,7 @@ impl LiveCache {
             .lock()
             .expect("watches lock")
             .iter()
-            .map(|((g, k), s)| (g.clone(), k.clone(), s.clone()))
+            .map(|((g, k), w)| (g.clone(), k.clone(), w.store.clone()))
             .collect();
         let mut out = Vec::new();
         for (group, kind, store) in watches {
@@ -335,12 +358,12 @@ impl LiveCache {
         let watches = self.watches.lock().expect("watches lock");
         let mut out = Vec::new();
         for info in kinds {
-            let Some(store) =
+            let Some(watch) =
                 watches.get(&(info.resource.group.clone(), info.resource.kind.clone()))
             else {
                 continue;
             };
-            for obj in store.state() {
+            for obj in watch.store.state() {
                 out.push((
                     ObjectKey {
                         group: info.resource.group.clone(),
@@ -368,7 +391,7 @@ impl LiveCache {
                     } else {
                         format!("{k}.{g}")
                     },
-                    s.state().len(),
+                    s.store.state().len(),
                 )
             })
             .collect()
