@@ -32,7 +32,7 @@ pub use crds::{FIELD_MANAGER, crd_dir, install_crds};
 pub use redis::RedisServer;
 
 use anyhow::{Context, bail};
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -289,6 +289,29 @@ impl TestEnv {
             &["clone", "-q", "--bare", ".", &bare.to_string_lossy()],
         )?;
         Ok(self.git_repo_url(name))
+    }
+
+    /// Creates, in `namespace`, the `repo-creds` Secret (Argo CD's credential template, labelled
+    /// `argocd.argoproj.io/secret-type: repo-creds`) that grants access to every repository of
+    /// the test Git server, as a user would for a Git host with one access token.
+    pub async fn create_git_creds_secret(&self, namespace: &str) -> anyhow::Result<()> {
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": "git-server-creds",
+                "labels": {"argocd.argoproj.io/secret-type": "repo-creds"},
+            },
+            "stringData": {
+                "type": "git",
+                "url": format!("{}/", self.git_http_url()),
+                "username": self.git_http_user(),
+                "password": self.git_http_password(),
+            },
+        }))?;
+        Api::<Secret>::namespaced(self.kube_client().await?, namespace)
+            .create(&PostParams::default(), &secret)
+            .await
+            .context("creating the repo-creds Secret of the test Git server")?;
+        Ok(())
     }
 
     /// Creates repository `name` from every file under `dir` (for example

@@ -38,20 +38,8 @@ impl Harness {
     async fn start(redis_url: Option<String>, with_creds: bool) -> anyhow::Result<Self> {
         let env = TestEnv::from_env()?;
         let ns = env.unique_namespace("repo-server").await?;
-        let harness_secrets = Api::<Secret>::namespaced(env.kube_client().await?, &ns.name);
         if with_creds {
-            harness_secrets
-                .create(
-                    &PostParams::default(),
-                    &repo_secret(
-                        "git-server-creds",
-                        "repo-creds",
-                        &format!("{}/", env.git_http_url()),
-                        env.git_http_user(),
-                        env.git_http_password(),
-                    ),
-                )
-                .await?;
+            env.create_git_creds_secret(&ns.name).await?;
         }
         let data = tempfile::tempdir()?;
         let mut config = RepoServerConfig::new(data.path(), env.kubectl(), env.helm());
@@ -815,18 +803,7 @@ async fn refs_apps_files_and_metadata() -> anyhow::Result<()> {
 async fn the_binary_serves_grpc_health_and_metrics() -> anyhow::Result<()> {
     let env = TestEnv::from_env()?;
     let ns = env.unique_namespace("repo-server-bin").await?;
-    Api::<Secret>::namespaced(env.kube_client().await?, &ns.name)
-        .create(
-            &PostParams::default(),
-            &repo_secret(
-                "creds",
-                "repo-creds",
-                &format!("{}/", env.git_http_url()),
-                env.git_http_user(),
-                env.git_http_password(),
-            ),
-        )
-        .await?;
+    env.create_git_creds_secret(&ns.name).await?;
     let (_, url) = publish_example_repo(&env)?;
     let free = || -> anyhow::Result<u16> {
         Ok(std::net::TcpListener::bind("127.0.0.1:0")?

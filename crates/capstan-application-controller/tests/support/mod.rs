@@ -16,7 +16,7 @@ use capstan_proto::repo::v1::repo_server_service_client::RepoServerServiceClient
 use capstan_repo_server::{RepoServerConfig, ServeOptions};
 use capstan_types::Application;
 use capstan_types::application::{HealthStatusCode, SyncStatusCode};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ObjectMeta, PostParams};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -58,15 +58,7 @@ impl Harness {
         let client = env.kube_client().await?;
         install_crds(&client).await?;
         let control = env.unique_namespace("control").await?;
-        Api::<Secret>::namespaced(client.clone(), &control.name)
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({
-                    "metadata": {"name": "git-creds", "labels": {"argocd.argoproj.io/secret-type": "repo-creds"}},
-                    "stringData": {"url": format!("{}/", env.git_http_url()), "username": env.git_http_user(), "password": env.git_http_password()}
-                }))?,
-            )
-            .await?;
+        env.create_git_creds_secret(&control.name).await?;
         // Periodic reconciles off: everything below must be driven by watches.
         Api::<ConfigMap>::namespaced(client.clone(), &control.name)
             .create(
