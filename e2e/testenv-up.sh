@@ -47,6 +47,10 @@ READY_TIMEOUT=${READY_TIMEOUT:-60}
 SIM_NODE=capstan-sim-node
 
 mkdir -p "$D"; D=$(cd "$D" && pwd)
+# One `up` at a time per state dir: concurrent runs would each start a component and the second
+# pid file would orphan the first process. The lock is released when this script exits.
+exec 9>"$D/.lock"
+flock 9
 OWN_KUBECONFIG=$D/kubeconfig
 
 # ---------------------------------------------------------------------------------------------
@@ -61,7 +65,7 @@ fail_with_log() {  # fail_with_log NAME WHY
 # start NAME CMD...: run CMD in its own session, logging to $D/NAME.log, and record its PID.
 start() {
   local name=$1; shift
-  setsid "$@" >"$D/$name.log" 2>&1 </dev/null &
+  setsid "$@" >"$D/$name.log" 2>&1 </dev/null 9>&- &
   record "$name" $!
   log "started $name (pid $!)"
 }
