@@ -41,7 +41,7 @@ use capstan_repo_server::{RepoServerConfig, ServeOptions};
 use capstan_types::Application;
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
@@ -532,15 +532,7 @@ async fn measure(args: &Args, env: &TestEnv, client: &Client, run: &Run) -> anyh
     let ticks = clock_ticks();
 
     // Control plane: repo credentials and argocd-cm.
-    Api::<Secret>::namespaced(client.clone(), control)
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "metadata": {"name": "git-creds", "labels": {"argocd.argoproj.io/secret-type": "repo-creds"}},
-                "stringData": {"url": format!("{}/", env.git_http_url()), "username": env.git_http_user(), "password": env.git_http_password()}
-            }))?,
-        )
-        .await?;
+    env.create_git_creds_secret(control).await?;
     Api::<ConfigMap>::namespaced(client.clone(), control)
         .create(
             &PostParams::default(),

@@ -108,15 +108,7 @@ async fn main() -> anyhow::Result<()> {
     let env = TestEnv::from_env()?;
     let ns = env.unique_namespace("bench").await?;
     let kube = env.kube_client().await?;
-    kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(kube.clone(), &ns.name)
-        .create(
-            &Default::default(),
-            &serde_json::from_value(json!({
-                "metadata": {"name": "creds", "labels": {"argocd.argoproj.io/secret-type": "repo-creds"}},
-                "stringData": {"url": format!("{}/", env.git_http_url()), "username": env.git_http_user(), "password": env.git_http_password()}
-            }))?,
-        )
-        .await?;
+    env.create_git_creds_secret(&ns.name).await?;
 
     // Inputs: the example repository and the render crate's Helm chart, published over HTTP.
     let examples = workspace().join("examples/k8s-manifests");

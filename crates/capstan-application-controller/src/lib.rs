@@ -89,6 +89,18 @@ pub async fn run(
         }
         None => None,
     };
+    // The live-cache object counts cost a pass over every cached object: refresh the gauge on
+    // a timer, not on every reconcile.
+    {
+        let (live, metrics) = (live.clone(), metrics.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                metrics.api_objects(reconcile::IN_CLUSTER_SERVER, &live.object_counts());
+            }
+        });
+    }
     let ctx = Arc::new(Context {
         client: client.clone(),
         live: live.clone(),

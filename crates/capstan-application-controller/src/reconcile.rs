@@ -181,8 +181,6 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
         }
     }
     ctx.metrics.reconciled(&app, &status, started.elapsed());
-    ctx.metrics
-        .api_objects(IN_CLUSTER_SERVER, &ctx.live.object_counts());
 
     if tree_pending {
         // Redis is down: come back soon to publish the tree once it is up again.
