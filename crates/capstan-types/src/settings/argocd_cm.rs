@@ -380,13 +380,28 @@ impl FilteredResource {
     }
 }
 
+/// Kinds Argo CD never watches, whatever `argocd-cm` says: high-volume, high-churn metadata
+/// that no one manages through Git and that is never a managed object's child (Argo CD's
+/// `coreExcludedResources`): `(group, kind)`, `"*"` for any kind of the group.
+pub const CORE_EXCLUSIONS: &[(&str, &str)] = &[
+    ("events.k8s.io", "*"),
+    ("metrics.k8s.io", "*"),
+    ("", "Event"),
+    ("coordination.k8s.io", "Lease"),
+];
+
 impl ArgoCdSettings {
-    /// Whether Capstan must leave this kind alone on this cluster: it matches a
-    /// `resource.exclusions` entry, or `resource.inclusions` is set and it matches none.
+    /// Whether Capstan must leave this kind alone on this cluster: it is one of the
+    /// [`CORE_EXCLUSIONS`], it matches a `resource.exclusions` entry, or `resource.inclusions`
+    /// is set and it matches none.
     pub fn is_excluded(&self, group: &str, kind: &str, cluster: &str) -> bool {
-        self.resource_exclusions
+        CORE_EXCLUSIONS
             .iter()
-            .any(|f| f.matches(group, kind, cluster))
+            .any(|(g, k)| *g == group && (*k == "*" || *k == kind))
+            || self
+                .resource_exclusions
+                .iter()
+                .any(|f| f.matches(group, kind, cluster))
             || (!self.resource_inclusions.is_empty()
                 && !self
                     .resource_inclusions
@@ -793,6 +808,7 @@ mod tests {
             "- apiGroups: ['', apps]\n  kinds: ['*']\n",
         )]))
         .unwrap();
+        let default = ArgoCdSettings::default();
         let cluster = "https://kubernetes.default.svc";
         let cases = [
             (&excluding, "networking.k8s.io", "Ingress", true),
@@ -802,6 +818,14 @@ mod tests {
             (&including, "apps", "Deployment", false),
             (&including, "", "Service", false),
             (&including, "batch", "Job", true),
+            // Argo CD's core exclusions hold whatever argocd-cm says.
+            (&including, "", "Event", true),
+            (&default, "", "Event", true),
+            (&default, "events.k8s.io", "Event", true),
+            (&default, "metrics.k8s.io", "PodMetrics", true),
+            (&default, "coordination.k8s.io", "Lease", true),
+            (&default, "coordination.k8s.io", "LeaseCandidate", false),
+            (&default, "", "Pod", false),
         ];
         for (settings, group, kind, excluded) in cases {
             assert_eq!(
