@@ -203,8 +203,45 @@ impl TestEnv {
         Ok(Client::try_from(config)?)
     }
 
-    /// The kube client `Config` from the kubeconfig (for clients with other settings).
-    pub async fn kube_config(&self) -> anyhow::Result<Config> {
+    /// An Argo CD cluster Secret's `config` (JSON) that reaches this environment's API server
+    /// as `admin`: bearer token and the CA from the kubeconfig, base64 PEM as Argo CD stores it.
+    pub fn cluster_secret_config(&self) -> anyhow::Result<String> {
+        use base64::Engine as _;
+        let kc = self.merged_kubeconfig()?;
+        let context = kc
+            .current_context
+            .as_ref()
+            .and_then(|name| kc.contexts.iter().find(|c| &c.name == name))
+            .and_then(|c| c.context.as_ref())
+            .context("kubeconfig has no current context")?;
+        let cluster = kc
+            .clusters
+            .iter()
+            .find(|c| c.name == context.cluster)
+            .and_then(|c| c.cluster.as_ref())
+            .context("kubeconfig's current cluster is missing")?;
+        let ca = match (
+            &cluster.certificate_authority_data,
+            &cluster.certificate_authority,
+        ) {
+            (Some(data), _) => Some(data.clone()),
+            (None, Some(file)) => Some(
+                base64::engine::general_purpose::STANDARD
+                    .encode(std::fs::read(file).with_context(|| format!("reading {file}"))?),
+            ),
+            (None, None) => None,
+        };
+        let token = self
+            .admin_token()
+            .context("the test environment has no admin token")?;
+        Ok(serde_json::json!({
+            "bearerToken": token,
+            "tlsClientConfig": {"insecure": ca.is_none(), "caData": ca},
+        })
+        .to_string())
+    }
+
+    fn merged_kubeconfig(&self) -> anyhow::Result<Kubeconfig> {
         let mut merged: Option<Kubeconfig> = None;
         for path in std::env::split_paths(self.kubeconfig()).filter(|p| p.is_file()) {
             let kc = Kubeconfig::read_from(&path)
@@ -214,8 +251,12 @@ impl TestEnv {
                 Some(m) => m.merge(kc)?,
             });
         }
-        let kc =
-            merged.with_context(|| format!("no kubeconfig file in {:?}", self.kubeconfig()))?;
+        merged.with_context(|| format!("no kubeconfig file in {:?}", self.kubeconfig()))
+    }
+
+    /// The kube client `Config` from the kubeconfig (for clients with other settings).
+    pub async fn kube_config(&self) -> anyhow::Result<Config> {
+        let kc = self.merged_kubeconfig()?;
         Ok(Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?)
     }
 

@@ -16,6 +16,7 @@
 //! **Architecture Invariant:** never depends on the api-server, auth-gateway or repo-server
 //! crates; its contracts are the CRDs and `proto/capstan/repo/v1`.
 
+pub mod clusters;
 pub mod live;
 pub mod metrics;
 pub mod reconcile;
@@ -36,7 +37,7 @@ use kube::{Api, Client};
 use prometheus_client::registry::Registry;
 use tokio_stream_shim::UnboundedReceiverStream;
 
-use crate::live::LiveCache;
+use crate::clusters::Clusters;
 use crate::metrics::ControllerMetrics;
 use crate::reconcile::{Context, error_policy, reconcile};
 
@@ -67,14 +68,25 @@ pub async fn run(
     tokio::spawn(settings_driver);
 
     let (trigger_tx, trigger_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let live = LiveCache::new(client.clone(), trigger_tx);
-    {
-        let current = settings.borrow();
-        live.set_tracking(
-            current.cm.resource_tracking_method,
-            &current.cm.instance_label_key,
-        );
-    }
+    let clusters = Clusters::new(client.clone(), trigger_tx, config.cache.is_some());
+    let (clusters_changed_tx, clusters_changed_rx) = tokio::sync::mpsc::unbounded_channel();
+    let clusters_driver = clusters
+        .watch(client.clone(), &config.namespace, clusters_changed_tx)
+        .await;
+    tokio::spawn(clusters_driver);
+    let set_tracking = {
+        let (clusters, settings) = (clusters.clone(), settings.clone());
+        move || {
+            let current = settings.borrow();
+            for cluster in clusters.all() {
+                cluster.live.set_tracking(
+                    current.cm.resource_tracking_method,
+                    &current.cm.instance_label_key,
+                );
+            }
+        }
+    };
+    set_tracking();
     // A lazy channel: the controller starts without the repo-server and reconnects by itself.
     let channel = tonic::transport::Endpoint::from_shared(config.repo_server.clone())
         .with_context(|| format!("invalid repo-server address {:?}", config.repo_server))?
@@ -84,7 +96,9 @@ pub async fn run(
 
     let trees = match config.cache.clone() {
         Some(cache) => {
-            live.watch_children().await;
+            for cluster in clusters.all() {
+                cluster.live.watch_children().await;
+            }
             Some(tree::TreePublisher::new(cache))
         }
         None => None,
@@ -92,18 +106,20 @@ pub async fn run(
     // The live-cache object counts cost a pass over every cached object: refresh the gauge on
     // a timer, not on every reconcile.
     {
-        let (live, metrics) = (live.clone(), metrics.clone());
+        let (clusters, metrics) = (clusters.clone(), metrics.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
             loop {
                 tick.tick().await;
-                metrics.api_objects(reconcile::IN_CLUSTER_SERVER, &live.object_counts());
+                for cluster in clusters.all() {
+                    metrics.api_objects(&cluster.cluster.server, &cluster.live.object_counts());
+                }
             }
         });
     }
     let ctx = Arc::new(Context {
         client: client.clone(),
-        live: live.clone(),
+        clusters: clusters.clone(),
         repo_server,
         settings: settings.clone(),
         namespace: config.namespace.clone(),
@@ -116,15 +132,12 @@ pub async fn run(
     // Live object changes wake the app by instance name (apps in the control-plane namespace).
     let triggers = UnboundedReceiverStream::new(trigger_rx)
         .map(move |app| ObjectRef::<Application>::new(&app).within(&namespace));
-    let mut tracking_settings = settings.clone();
-    let live_for_settings = live.clone();
-    let settings_changes = UnboundedReceiverStream::new(settings_changed_rx).map(move |()| {
-        let current = tracking_settings.borrow_and_update();
-        live_for_settings.set_tracking(
-            current.cm.resource_tracking_method,
-            &current.cm.instance_label_key,
-        );
-    });
+    // argocd-cm and cluster Secret changes reconcile every app; both may change tracking.
+    let settings_changes = futures::stream::select(
+        UnboundedReceiverStream::new(settings_changed_rx),
+        UnboundedReceiverStream::new(clusters_changed_rx),
+    )
+    .map(move |()| set_tracking());
     let controller = Controller::new(apps, watcher::Config::default())
         .reconcile_on(triggers)
         .reconcile_all_on(settings_changes)

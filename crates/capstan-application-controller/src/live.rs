@@ -57,6 +57,18 @@ pub struct LiveCache {
     discovery_run: tokio::sync::Mutex<()>,
     child_kinds: Mutex<Vec<KindInfo>>,
     shared: Arc<Shared>,
+    /// The watch tasks, stopped when the cache is dropped (a cluster Secret changed or went).
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl Drop for LiveCache {
+    fn drop(&mut self) {
+        if let Ok(tasks) = self.tasks.lock() {
+            for task in tasks.iter() {
+                task.abort();
+            }
+        }
+    }
 }
 
 /// The watch of one kind: its store and its first-list readiness, shared by all callers.
@@ -64,6 +76,9 @@ pub struct LiveCache {
 struct Watch {
     store: Store<DynamicObject>,
     ready: Arc<tokio::sync::OnceCell<()>>,
+    /// The watch's latest error, cleared by its next event: a watch that cannot list (no
+    /// rights, bad credentials) fails its callers at once instead of after the start timeout.
+    error: Arc<Mutex<Option<String>>>,
 }
 
 /// What the watch tasks need to decide whom to wake.
@@ -110,6 +125,7 @@ impl LiveCache {
             watches: Mutex::new(HashMap::new()),
             discovery_run: tokio::sync::Mutex::new(()),
             child_kinds: Mutex::new(Vec::new()),
+            tasks: Mutex::new(Vec::new()),
             shared: Arc::new(Shared {
                 desired_index: Mutex::new(HashMap::new()),
                 tracking: RwLock::new((
@@ -189,27 +205,44 @@ impl LiveCache {
             .lock()
             .expect("watches lock")
             .entry(key)
-            .or_insert_with(|| Watch {
-                store: self.start_watch(kind),
-                ready: Arc::new(tokio::sync::OnceCell::new()),
+            .or_insert_with(|| {
+                let error = Arc::new(Mutex::new(None));
+                Watch {
+                    store: self.start_watch(kind, error.clone()),
+                    ready: Arc::new(tokio::sync::OnceCell::new()),
+                    error,
+                }
             })
             .clone();
         // Every caller waits on the same readiness: a Store's own wait wakes only one waiter.
         watch
             .ready
             .get_or_try_init(|| async {
-                tokio::time::timeout(Duration::from_secs(30), watch.store.wait_until_ready())
-                    .await
-                    .map_err(|_| {
-                        LiveError::WatchStart(kind.resource.kind.clone(), "timed out".into())
-                    })?
-                    .map_err(|e| LiveError::WatchStart(kind.resource.kind.clone(), e.to_string()))
+                let failed = async {
+                    loop {
+                        if let Some(error) = watch.error.lock().expect("watch error lock").clone() {
+                            return error;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                };
+                let start_failure = |e: String| LiveError::WatchStart(kind.resource.kind.clone(), e);
+                tokio::select! {
+                    ready = tokio::time::timeout(Duration::from_secs(30), watch.store.wait_until_ready()) => ready
+                        .map_err(|_| start_failure("timed out".into()))?
+                        .map_err(|e| start_failure(e.to_string())),
+                    error = failed => Err(start_failure(error)),
+                }
             })
             .await?;
         Ok(watch.store)
     }
 
-    fn start_watch(&self, kind: &KindInfo) -> Store<DynamicObject> {
+    fn start_watch(
+        &self,
+        kind: &KindInfo,
+        error: Arc<Mutex<Option<String>>>,
+    ) -> Store<DynamicObject> {
         let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &kind.resource);
         let writer = reflector::store::Writer::new(kind.resource.clone());
         let (type_api_version, type_kind) = (
@@ -239,9 +272,12 @@ impl LiveCache {
         let kind_name = kind.resource.kind.clone();
         let namespaced = kind.namespaced;
         let shared = self.shared.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             futures::pin_mut!(stream);
             while let Some(event) = stream.next().await {
+                if let Ok(mut last) = error.lock() {
+                    *last = event.as_ref().err().map(ToString::to_string);
+                }
                 match event {
                     Ok(obj) => {
                         let key = ObjectKey {
@@ -262,6 +298,10 @@ impl LiveCache {
                 }
             }
         });
+        self.tasks
+            .lock()
+            .expect("tasks lock")
+            .push(task.abort_handle());
         reader
     }
 

@@ -23,16 +23,13 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tonic::transport::Channel;
 
+use crate::clusters::Clusters;
 use crate::live::{KindInfo, LiveCache, ObjectKey};
 use crate::metrics::ControllerMetrics;
 use crate::settings::Settings;
 use crate::tracking;
 use crate::tree::{self, TreePublisher};
 
-/// The in-cluster destination, as Argo CD names it.
-pub const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";
-/// The in-cluster destination's name.
-pub const IN_CLUSTER_NAME: &str = "in-cluster";
 /// How soon an app whose resource tree could not be stored is reconciled again.
 const TREE_RETRY: Duration = Duration::from_secs(5);
 /// The field manager of everything the controller writes.
@@ -44,8 +41,8 @@ pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
 pub struct Context {
     /// Client of the control-plane cluster (Applications, AppProjects, settings).
     pub client: Client,
-    /// Live state of the in-cluster destination.
-    pub live: Arc<LiveCache>,
+    /// Destination clusters and their live state.
+    pub clusters: Arc<Clusters>,
     /// The repo-server.
     pub repo_server: RepoServerServiceClient<Channel>,
     /// Settings in force.
@@ -114,6 +111,8 @@ struct Comparison {
     external_urls: Vec<String>,
     /// Managed live objects with their health, for the resource tree.
     managed: Vec<ManagedObject>,
+    /// The destination's live state.
+    live: Arc<LiveCache>,
 }
 
 /// Reconciles one Application.
@@ -129,7 +128,7 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
     let mut comparison = compare(&app, &ctx, &settings, hard).await;
     let managed = comparison
         .as_mut()
-        .map(|c| std::mem::take(&mut c.managed))
+        .map(|c| (std::mem::take(&mut c.managed), c.live.clone()))
         .ok();
     let mut status = old.clone();
     apply_comparison(
@@ -166,8 +165,8 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
         ctx.metrics.status_write();
     }
     let mut tree_pending = false;
-    if let (Some(trees), Some(managed)) = (&ctx.trees, managed) {
-        let tree = tree::build(managed, &ctx.live);
+    if let (Some(trees), Some((managed, live))) = (&ctx.trees, managed) {
+        let tree = tree::build(managed, &live);
         tree_pending = !trees.publish(&namespace, &name, tree).await;
     }
     if refresh.is_some() {
@@ -317,18 +316,9 @@ async fn compare(
 ) -> Result<Comparison, (String, String)> {
     let source = source_of(app)?;
     let destination = &app.spec.destination;
-    let in_cluster = (destination.server.is_empty() && destination.name == IN_CLUSTER_NAME)
-        || destination.server.trim_end_matches('/') == IN_CLUSTER_SERVER;
-    if !in_cluster {
-        return Err(invalid_spec(format!(
-            "destination cluster {:?} is not configured: only the in-cluster destination ({IN_CLUSTER_SERVER}) is supported so far",
-            if destination.server.is_empty() {
-                &destination.name
-            } else {
-                &destination.server
-            }
-        )));
-    }
+    let cluster = ctx.clusters.resolve(destination).map_err(invalid_spec)?;
+    let cache = &cluster.live;
+    let server = cluster.cluster.server.as_str();
     let project_name = if app.spec.project.is_empty() {
         "default"
     } else {
@@ -424,10 +414,10 @@ async fn compare(
             Some((g, v)) => (g.to_owned(), v.to_owned()),
             None => (String::new(), api_version.clone()),
         };
-        if settings.cm.is_excluded(&group, &kind, IN_CLUSTER_SERVER) {
+        if settings.cm.is_excluded(&group, &kind, server) {
             continue; // resource.exclusions/inclusions: Capstan leaves this kind alone
         }
-        let info = match ctx.live.resolve(&api_version, &kind).await {
+        let info = match cache.resolve(&api_version, &kind).await {
             Ok(info) => Some(info),
             Err(e) => {
                 conditions.push(("ComparisonError".to_owned(), e.to_string()));
@@ -462,7 +452,7 @@ async fn compare(
             desired["metadata"]["namespace"] = json!(namespace);
         }
         let live = match &info {
-            Some(info) => live_object(&ctx.live, info, &namespace, &name)
+            Some(info) => live_object(cache, info, &namespace, &name)
                 .await
                 .map_err(|e| ("ComparisonError".to_owned(), e))?,
             None => None,
@@ -539,10 +529,15 @@ async fn compare(
             ..ResourceStatus::default()
         });
     }
-    ctx.live.set_desired(&instance, seen.iter().cloned());
+    for other in ctx.clusters.all() {
+        if !Arc::ptr_eq(&other.live, cache) {
+            other.live.set_desired(&instance, []); // the app may have moved clusters
+        }
+    }
+    cache.set_desired(&instance, seen.iter().cloned());
 
     // Objects the app tracks that Git no longer has: to be pruned.
-    for (key, obj) in ctx.live.tracked_by(&instance) {
+    for (key, obj) in cache.tracked_by(&instance) {
         if seen.contains(&key) {
             continue;
         }
@@ -588,6 +583,7 @@ async fn compare(
         images: images.into_iter().collect(),
         external_urls: urls.into_iter().collect(),
         managed,
+        live: cache.clone(),
     })
 }
 

@@ -247,7 +247,7 @@ impl Harness {
         check: impl Fn(&Application) -> bool,
     ) -> anyhow::Result<Application> {
         let apps = self.apps().await?;
-        eventually(timeout, what, || {
+        let waited = eventually(timeout, what, || {
             let apps = apps.clone();
             let check = &check;
             async move {
@@ -255,7 +255,18 @@ impl Harness {
                 Ok(check(&app).then_some(app))
             }
         })
-        .await
+        .await;
+        match waited {
+            Ok(app) => Ok(app),
+            // Say what the app looked like instead: the difference is the diagnosis.
+            Err(e) => {
+                let status = apps.get(name).await.map(|a| a.status);
+                Err(e.context(format!(
+                    "last status of {name}: {}",
+                    serde_json::to_string(&status.ok()).unwrap_or_default()
+                )))
+            }
+        }
     }
 
     /// Sets the `argocd.argoproj.io/refresh` annotation (`normal` or `hard`) on the app.

@@ -1,4 +1,4 @@
-//! Typed settings from the `argocd-cm` and `argocd-rbac-cm` ConfigMaps.
+//! Typed settings from the `argocd-cm` and `argocd-rbac-cm` ConfigMaps and cluster Secrets.
 //!
 //! Callers pass the ConfigMap's `data` map; nothing here reads from the cluster. Every known key
 //! is parsed into a typed value with Argo CD's default when absent, every key (known or not)
@@ -6,6 +6,7 @@
 //! ConfigMap, the key and (for policy lines) the line.
 
 mod argocd_cm;
+mod cluster;
 mod duration;
 mod rbac;
 
@@ -13,6 +14,10 @@ pub use argocd_cm::{
     Account, AccountCapability, ArgoCdSettings, CompareOptions, FilteredResource, GroupKindPattern,
     KnownTypeField, OidcClaim, OidcConfig, OverrideIgnoreDiff, ResourceActionDefinition,
     ResourceActions, ResourceCustomization, TrackingMethod, keys,
+};
+pub use cluster::{
+    CLUSTER_SECRET_TYPE, Cluster, ClusterConfig, ClusterSecretError, ExecProviderConfig,
+    IN_CLUSTER_NAME, IN_CLUSTER_SERVER, TlsClientConfig, normalize_server,
 };
 pub use duration::{DurationError, parse_go_duration};
 pub use rbac::{
