@@ -305,6 +305,11 @@ impl LiveCache {
         reader
     }
 
+    /// Makes sure `kind` is watched (waiting for its first list).
+    pub async fn watch(&self, kind: &KindInfo) -> Result<(), LiveError> {
+        self.store(kind).await.map(|_| ())
+    }
+
     /// The live object, if the cluster has it.
     pub async fn get(
         &self,

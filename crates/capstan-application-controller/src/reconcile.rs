@@ -536,6 +536,35 @@ async fn compare(
     }
     cache.set_desired(&instance, seen.iter().cloned());
 
+    // Kinds the app managed before (its last status) stay watched even when Git no longer has
+    // any object of them — after a restart nothing else would start their watch — so their
+    // objects are still found below, for pruning.
+    let desired_kinds: BTreeSet<(&str, &str)> = seen
+        .iter()
+        .map(|k| (k.group.as_str(), k.kind.as_str()))
+        .collect();
+    let previous_kinds: BTreeSet<(String, String, String)> = app
+        .status
+        .iter()
+        .flat_map(|s| &s.resources)
+        .filter(|r| !desired_kinds.contains(&(r.group.as_str(), r.kind.as_str())))
+        .filter(|r| !settings.cm.is_excluded(&r.group, &r.kind, server))
+        .map(|r| (r.group.clone(), r.version.clone(), r.kind.clone()))
+        .collect();
+    for (group, version, kind) in previous_kinds {
+        let api_version = if group.is_empty() {
+            version
+        } else {
+            format!("{group}/{version}")
+        };
+        // A kind the cluster no longer serves has no objects left to prune.
+        if let Ok(info) = cache.resolve(&api_version, &kind).await
+            && let Err(e) = cache.watch(&info).await
+        {
+            conditions.push(("ComparisonError".to_owned(), e.to_string()));
+        }
+    }
+
     // Objects the app tracks that Git no longer has: to be pruned.
     for (key, obj) in cache.tracked_by(&instance) {
         if seen.contains(&key) {

@@ -210,3 +210,49 @@ async fn a_restarted_controller_does_not_rewrite_unchanged_status() -> anyhow::R
     assert_eq!(after.status, before.status);
     Ok(())
 }
+
+#[tokio::test]
+async fn objects_of_a_kind_git_dropped_still_require_pruning_after_a_restart() -> anyhow::Result<()>
+{
+    let mut h = Harness::start().await?;
+    let dest = h.env.unique_namespace("prune-kinds").await?;
+    let object = |kind: &str, name: &str| {
+        format!(
+            "apiVersion: v1\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: {ns}\n  annotations:\n    argocd.argoproj.io/tracking-id: prune-kinds:/{kind}:{ns}/{name}\n",
+            ns = dest.name
+        )
+    };
+    let (cm, sa) = (
+        object("ConfigMap", "settings"),
+        object("ServiceAccount", "robot"),
+    );
+    let repo_name = capstan_e2e::unique_name("prune-kinds");
+    let repo = h
+        .env
+        .create_git_repo(&repo_name, &[("app/cm.yaml", &cm), ("app/sa.yaml", &sa)])?;
+    h.create_directory_app("prune-kinds", &repo, "app", &dest.name, json!({}))
+        .await?;
+    h.apply(&dest.name, &format!("{cm}---\n{sa}"))?;
+    h.wait_for("prune-kinds", "Synced", |a| {
+        sync_status(a) == Some(SyncStatusCode::Synced)
+    })
+    .await?;
+
+    // Git drops the only ServiceAccount; a fresh controller has never watched that kind.
+    h.stop_controller();
+    h.env
+        .commit_files(&repo_name, &[("app/sa.yaml", "# gone\n")], "drop the robot")?;
+    h.start_controller().await?;
+    h.refresh("prune-kinds", "normal").await?;
+    let app = h
+        .wait_for("prune-kinds", "the ServiceAccount to be pruned", |a| {
+            a.status.as_ref().is_some_and(|s| {
+                s.resources
+                    .iter()
+                    .any(|r| r.kind == "ServiceAccount" && r.requires_pruning)
+            })
+        })
+        .await?;
+    assert_eq!(sync_status(&app), Some(SyncStatusCode::OutOfSync));
+    Ok(())
+}
