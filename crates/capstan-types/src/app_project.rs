@@ -2,6 +2,11 @@
 //! come from and go to, what they may deploy, when they may sync, and who may act on them.
 //!
 //! Field names and shapes follow Argo CD's `AppProjectSpec` (`types.go`, `app_project_types.go`).
+//!
+//! The project's rules are evaluated here too, exactly as Argo CD evaluates them and without IO:
+//! [`AppProject::is_source_permitted`], [`AppProject::is_destination_permitted`],
+//! [`AppProject::is_group_kind_name_permitted`] and, for sync windows,
+//! [`SyncWindow::is_active_at`], [`SyncWindow::matches`] and [`AppProject::sync_allowed`].
 
 use std::collections::BTreeMap;
 
@@ -10,6 +15,15 @@ use kube::CustomResource;
 use crate::UnknownFields;
 use crate::application::ApplicationDestination;
 use crate::ser::is_zero;
+
+mod cron;
+mod git_url;
+mod permissions;
+mod sync_windows;
+
+pub use cron::ScheduleError;
+pub use git_url::normalize_git_url;
+pub use sync_windows::{SyncDecision, SyncWindowError};
 
 string_enum! {
     /// Whether a sync window allows or blocks syncs.

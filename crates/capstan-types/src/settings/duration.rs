@@ -42,6 +42,26 @@ pub enum DurationError {
 /// `us`/`µs`/`μs`, `ms`, `s`, `m`, `h`); only `"0"` may omit the unit. No spaces are allowed.
 /// The result must fit in `i64` nanoseconds, Go's limit (about 292 years).
 pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
+    let (negative, total) = parse_parts(input)?;
+    if negative && total != 0 {
+        return Err(DurationError::Negative);
+    }
+    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| DurationError::Overflow)?;
+    let subsec = u32::try_from(total % 1_000_000_000).map_err(|_| DurationError::Overflow)?;
+    Ok(Duration::new(secs, subsec))
+}
+
+/// Parses a Go duration string exactly as Go's `time.ParseDuration` does, negative durations
+/// included, into signed nanoseconds (Go's `time.Duration`).
+pub(crate) fn parse_go_duration_nanos(input: &str) -> Result<i64, DurationError> {
+    let (negative, total) = parse_parts(input)?;
+    let total = i128::try_from(total).map_err(|_| DurationError::Overflow)?;
+    i64::try_from(if negative { -total } else { total }).map_err(|_| DurationError::Overflow)
+}
+
+/// The sign and magnitude in nanoseconds of a Go duration. The magnitude may be 2^63 only when
+/// the sign is negative, as in Go.
+fn parse_parts(input: &str) -> Result<(bool, u128), DurationError> {
     let (negative, mut rest) = match input.as_bytes().first() {
         Some(b'-') => (true, &input[1..]),
         Some(b'+') => (false, &input[1..]),
@@ -49,14 +69,14 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
         None => return Err(DurationError::Empty),
     };
     if rest == "0" {
-        return Ok(Duration::ZERO);
+        return Ok((negative, 0));
     }
     if rest.is_empty() {
         return Err(DurationError::MissingNumber {
             offset: input.len(),
         });
     }
-    const MAX_NANOS: u128 = i64::MAX as u128;
+    const MAX_NANOS: u128 = 1 << 63;
     let mut total: u128 = 0;
     while !rest.is_empty() {
         let offset = input.len() - rest.len();
@@ -120,12 +140,10 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
             return Err(DurationError::Overflow);
         }
     }
-    if negative && total != 0 {
-        return Err(DurationError::Negative);
+    if !negative && total > i64::MAX as u128 {
+        return Err(DurationError::Overflow);
     }
-    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| DurationError::Overflow)?;
-    let subsec = u32::try_from(total % 1_000_000_000).map_err(|_| DurationError::Overflow)?;
-    Ok(Duration::new(secs, subsec))
+    Ok((negative, total))
 }
 
 #[cfg(test)]
@@ -205,5 +223,33 @@ mod tests {
                 "input {input:?}"
             );
         }
+    }
+
+    #[test]
+    fn signed_durations() {
+        let cases: &[(&str, Result<i64, DurationError>)] = &[
+            ("0", Ok(0)),
+            ("-0", Ok(0)),
+            ("1h", Ok(3_600_000_000_000)),
+            ("+1h", Ok(3_600_000_000_000)),
+            ("-1h30m", Ok(-5_400_000_000_000)),
+            ("-1.5s", Ok(-1_500_000_000)),
+            ("9223372036854775807ns", Ok(i64::MAX)),
+            ("-9223372036854775808ns", Ok(i64::MIN)),
+            ("9223372036854775808ns", Err(DurationError::Overflow)),
+            ("-9223372036854775809ns", Err(DurationError::Overflow)),
+            ("--1h", Err(DurationError::MissingNumber { offset: 1 })),
+            ("-+1h", Err(DurationError::MissingNumber { offset: 1 })),
+            ("1d", Err(DurationError::UnknownUnit { unit: "d".into() })),
+            ("", Err(DurationError::Empty)),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(&parse_go_duration_nanos(input), expected, "input {input:?}");
+        }
+        // The unsigned parser still refuses what only the signed one accepts.
+        assert_eq!(
+            parse_go_duration("-9223372036854775808ns"),
+            Err(DurationError::Negative)
+        );
     }
 }

@@ -11,14 +11,15 @@ mod duration;
 mod rbac;
 
 pub use argocd_cm::{
-    Account, AccountCapability, ArgoCdSettings, CompareOptions, FilteredResource, GroupKindPattern,
-    KnownTypeField, OidcClaim, OidcConfig, OverrideIgnoreDiff, ResourceActionDefinition,
-    ResourceActions, ResourceCustomization, TrackingMethod, keys,
+    Account, AccountCapability, ArgoCdSettings, CORE_EXCLUSIONS, CompareOptions, FilteredResource,
+    GroupKindPattern, KnownTypeField, OidcClaim, OidcConfig, OverrideIgnoreDiff,
+    ResourceActionDefinition, ResourceActions, ResourceCustomization, TrackingMethod, keys,
 };
 pub use cluster::{
     CLUSTER_SECRET_TYPE, Cluster, ClusterConfig, ClusterSecretError, ExecProviderConfig,
     IN_CLUSTER_NAME, IN_CLUSTER_SERVER, TlsClientConfig, normalize_server,
 };
+pub(crate) use duration::parse_go_duration_nanos;
 pub use duration::{DurationError, parse_go_duration};
 pub use rbac::{
     MatchMode, PolicyEffect, PolicyLineProblem, PolicyRule, RBAC_RESOURCES, RbacSettings,
