@@ -19,8 +19,10 @@
 pub mod clusters;
 pub mod live;
 pub mod metrics;
+pub mod orphans;
 pub mod reconcile;
 pub mod settings;
+pub mod shard;
 pub mod tracking;
 pub mod tree;
 
@@ -28,12 +30,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use capstan_proto::repo::v1::repo_server_service_client::RepoServerServiceClient;
-use capstan_types::Application;
-use futures::StreamExt;
+use capstan_types::{AppProject, Application};
+use futures::{StreamExt, TryStreamExt};
 use kube::runtime::Controller;
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
-use kube::{Api, Client};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
 use prometheus_client::registry::Registry;
 use tokio_stream_shim::UnboundedReceiverStream;
 
@@ -50,6 +52,8 @@ pub struct ControllerConfig {
     pub repo_server: String,
     /// The shared Redis cache for resource trees; `None` publishes none.
     pub cache: Option<capstan_cache::Cache>,
+    /// The share of Applications this replica processes.
+    pub shard: shard::Shard,
 }
 
 /// Runs the controller until `shutdown` completes, registering its metrics on `registry`.
@@ -114,12 +118,41 @@ pub async fn run(
                 for cluster in clusters.all() {
                     metrics.api_objects(&cluster.cluster.server, &cluster.live.object_counts());
                 }
+                metrics.update_queue_depth();
             }
         });
     }
+    // AppProjects from a watch: read per reconcile without a request, and a changed project
+    // re-compares its apps.
+    let (projects, projects_writer) = reflector::store::<AppProject>();
+    let (project_tx, project_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    {
+        let api: Api<AppProject> = Api::namespaced(client.clone(), &config.namespace);
+        let stream = reflector::reflector(
+            projects_writer,
+            watcher(api, watcher::Config::default()).default_backoff(),
+        )
+        .touched_objects();
+        tokio::spawn(async move {
+            futures::pin_mut!(stream);
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(project) => {
+                        let _ = project_tx.send(project.name_any());
+                    }
+                    Err(e) => tracing::warn!("watching AppProjects: {e}"),
+                }
+            }
+        });
+    }
+    projects
+        .wait_until_ready()
+        .await
+        .context("watching AppProjects")?;
     let ctx = Arc::new(Context {
         client: client.clone(),
         clusters: clusters.clone(),
+        projects,
         repo_server,
         settings: settings.clone(),
         namespace: config.namespace.clone(),
@@ -128,18 +161,94 @@ pub async fn run(
         last_hard_refresh: Default::default(),
     });
     let apps: Api<Application> = Api::namespaced(client, &config.namespace);
+    let queue = ctx.metrics.queue.clone();
+    let shard = config.shard;
+    let app_key = |app: &ObjectRef<Application>| {
+        format!(
+            "{}/{}",
+            app.namespace.as_deref().unwrap_or_default(),
+            app.name
+        )
+    };
+    // The Applications' own watch, as `Controller::new` builds it, tapped to count woken apps.
+    let (app_store, app_writer) = reflector::store::<Application>();
+    // Other replicas' apps never enter this replica's store (so `reconcile_all_on` and the
+    // project triggers only see its own).
+    let app_events = {
+        let queue = queue.clone();
+        let owned = watcher(apps, watcher::Config::default()).try_filter(move |event| {
+            let ours = match event {
+                watcher::Event::Apply(app)
+                | watcher::Event::Delete(app)
+                | watcher::Event::InitApply(app) => {
+                    shard.owns(&app.namespace().unwrap_or_default(), &app.name_any())
+                }
+                watcher::Event::Init | watcher::Event::InitDone => true,
+            };
+            std::future::ready(ours)
+        });
+        let stream = reflector::reflector(app_writer, owned).applied_objects();
+        // The watch runs in its own task: decoding an Application is deep, and polling it
+        // under the controller's stream combinators overflowed 2 MiB stacks in debug builds.
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            futures::pin_mut!(stream);
+            while let Some(event) = stream.next().await {
+                if let Ok(app) = &event {
+                    queue.woken(app_key(&ObjectRef::from_obj(app)));
+                }
+                if tx.send(event).is_err() {
+                    break;
+                }
+            }
+        });
+        UnboundedReceiverStream::new(rx)
+    };
     let namespace = config.namespace.clone();
     // Live object changes wake the app by instance name (apps in the control-plane namespace).
     let triggers = UnboundedReceiverStream::new(trigger_rx)
-        .map(move |app| ObjectRef::<Application>::new(&app).within(&namespace));
+        .map(move |app| ObjectRef::<Application>::new(&app).within(&namespace))
+        .filter(move |app| {
+            let ours = shard.owns(app.namespace.as_deref().unwrap_or_default(), &app.name);
+            std::future::ready(ours)
+        });
+    // A changed AppProject re-compares the apps of that project.
+    let project_store = app_store.clone();
+    let project_triggers = UnboundedReceiverStream::new(project_rx).flat_map(move |project| {
+        let apps: Vec<ObjectRef<Application>> = project_store
+            .state()
+            .iter()
+            .filter(|app| {
+                let name = if app.spec.project.is_empty() {
+                    "default"
+                } else {
+                    &app.spec.project
+                };
+                name == project
+            })
+            .map(|app| ObjectRef::from_obj(app.as_ref()))
+            .collect();
+        futures::stream::iter(apps)
+    });
+    let woken = {
+        let queue = queue.clone();
+        futures::stream::select(triggers, project_triggers)
+            .inspect(move |app| queue.woken(app_key(app)))
+    };
     // argocd-cm and cluster Secret changes reconcile every app; both may change tracking.
+    let all_store = app_store.clone();
     let settings_changes = futures::stream::select(
         UnboundedReceiverStream::new(settings_changed_rx),
         UnboundedReceiverStream::new(clusters_changed_rx),
     )
-    .map(move |()| set_tracking());
-    let controller = Controller::new(apps, watcher::Config::default())
-        .reconcile_on(triggers)
+    .map(move |()| {
+        set_tracking();
+        for app in all_store.state() {
+            queue.woken(app_key(&ObjectRef::from_obj(app.as_ref())));
+        }
+    });
+    let controller = Controller::for_stream(app_events, app_store)
+        .reconcile_on(woken)
         .reconcile_all_on(settings_changes)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

@@ -86,6 +86,9 @@ struct Shared {
     /// Desired objects of each app from its last reconcile, for waking apps whose objects were
     /// applied without tracking metadata.
     desired_index: Mutex<HashMap<ObjectKey, BTreeSet<String>>>,
+    /// Apps monitoring orphaned resources, by destination namespace: any top-level object
+    /// appearing or going there wakes them.
+    orphan_watchers: Mutex<HashMap<String, BTreeSet<String>>>,
     tracking: RwLock<(TrackingMethod, String)>,
     trigger: Trigger,
 }
@@ -128,6 +131,7 @@ impl LiveCache {
             tasks: Mutex::new(Vec::new()),
             shared: Arc::new(Shared {
                 desired_index: Mutex::new(HashMap::new()),
+                orphan_watchers: Mutex::new(HashMap::new()),
                 tracking: RwLock::new((
                     TrackingMethod::default(),
                     "app.kubernetes.io/instance".into(),
@@ -305,6 +309,91 @@ impl LiveCache {
         reader
     }
 
+    /// Watches every namespaced kind the cluster lists and watches, except those `excluded`
+    /// (group, kind) — what orphaned-resource monitoring needs, since an orphan can be of any
+    /// kind. Done once per cache; kinds served later are picked up by the next call.
+    pub async fn watch_all_namespaced(
+        &self,
+        excluded: impl Fn(&str, &str) -> bool,
+    ) -> Result<(), LiveError> {
+        {
+            let fresh = self
+                .discovery
+                .read()
+                .expect("discovery lock")
+                .as_ref()
+                .is_some_and(|(at, _)| at.elapsed() < Duration::from_secs(60));
+            if !fresh {
+                let _running = self.discovery_run.lock().await;
+                let discovery = Discovery::new(self.client.clone())
+                    .run()
+                    .await
+                    .map_err(LiveError::Discovery)?;
+                *self.discovery.write().expect("discovery lock") =
+                    Some((Instant::now(), discovery));
+            }
+        }
+        let kinds: Vec<KindInfo> = {
+            let guard = self.discovery.read().expect("discovery lock");
+            let Some((_, discovery)) = guard.as_ref() else {
+                return Ok(());
+            };
+            discovery
+                .groups()
+                .flat_map(|g| g.recommended_resources())
+                .filter(|(r, caps)| {
+                    caps.scope == Scope::Namespaced
+                        && caps.supports_operation(kube::discovery::verbs::WATCH)
+                        && caps.supports_operation(kube::discovery::verbs::LIST)
+                        && !excluded(&r.group, &r.kind)
+                })
+                .map(|(r, caps)| info(r, &caps))
+                .collect()
+        };
+        let watched: BTreeSet<(String, String)> = self
+            .watches
+            .lock()
+            .expect("watches lock")
+            .keys()
+            .cloned()
+            .collect();
+        for kind in kinds {
+            if !watched.contains(&(kind.resource.group.clone(), kind.resource.kind.clone())) {
+                self.watch(&kind).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every watched object in `namespace`.
+    pub fn objects_in_namespace(&self, namespace: &str) -> Vec<(ObjectKey, Arc<DynamicObject>)> {
+        let watches: Vec<_> = self
+            .watches
+            .lock()
+            .expect("watches lock")
+            .iter()
+            .map(|((g, k), w)| (g.clone(), k.clone(), w.store.clone()))
+            .collect();
+        let mut out = Vec::new();
+        for (group, kind, store) in watches {
+            for obj in store.state() {
+                if obj.metadata.namespace.as_deref() == Some(namespace) {
+                    out.push((
+                        ObjectKey {
+                            group: group.clone(),
+                            kind: kind.clone(),
+                            namespace: namespace.to_owned(),
+                            name: obj.name_any(),
+                        },
+                        obj,
+                    ));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Makes sure `kind` is watched (waiting for its first list).
     pub async fn watch(&self, kind: &KindInfo) -> Result<(), LiveError> {
         self.store(kind).await.map(|_| ())
@@ -370,6 +459,21 @@ impl LiveCache {
         index.retain(|_, apps| !apps.is_empty());
         for key in keys {
             index.entry(key).or_default().insert(app.to_owned());
+        }
+    }
+
+    /// Records whether `app` monitors orphaned resources in `namespace` (`None`: it does not).
+    pub fn set_orphan_watch(&self, app: &str, namespace: Option<&str>) {
+        let mut watchers = self.shared.orphan_watchers.lock().expect("orphan lock");
+        for apps in watchers.values_mut() {
+            apps.remove(app);
+        }
+        watchers.retain(|_, apps| !apps.is_empty());
+        if let Some(namespace) = namespace {
+            watchers
+                .entry(namespace.to_owned())
+                .or_default()
+                .insert(app.to_owned());
         }
     }
 
@@ -454,13 +558,34 @@ impl Shared {
             .cloned()
             .unwrap_or_default();
         let (method, label_key) = self.tracking.read().expect("tracking lock").clone();
-        if let Some(app) = tracking::tracked_app(
+        let tracked = tracking::tracked_app(
             method,
             &label_key,
             obj.metadata.annotations.as_ref(),
             obj.metadata.labels.as_ref(),
-        ) {
-            apps.insert(app);
+        );
+        match tracked {
+            Some(app) => {
+                apps.insert(app);
+            }
+            None if !key.namespace.is_empty()
+                && obj
+                    .metadata
+                    .owner_references
+                    .as_ref()
+                    .is_none_or(|o| o.is_empty()) =>
+            {
+                // A possible orphan: wake the apps watching its namespace for orphans.
+                if let Some(watchers) = self
+                    .orphan_watchers
+                    .lock()
+                    .expect("orphan lock")
+                    .get(&key.namespace)
+                {
+                    apps.extend(watchers.iter().cloned());
+                }
+            }
+            None => {}
         }
         apps
     }

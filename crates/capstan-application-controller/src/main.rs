@@ -36,14 +36,31 @@ struct Args {
         default_value = "0.0.0.0:8082"
     )]
     metrics_addr: SocketAddr,
+    /// Number of controller replicas sharing the Applications.
+    #[arg(long, env = "CAPSTAN_CONTROLLER_REPLICAS", default_value_t = 1)]
+    replicas: u32,
+    /// This replica's shard (0-based); by default the ordinal ending the hostname (StatefulSet).
+    #[arg(long, env = "CAPSTAN_CONTROLLER_SHARD")]
+    shard: Option<u32>,
     #[command(flatten)]
     log: LogArgs,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // Decoding Applications with a full status is stack-hungry: give workers room.
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 << 20)
+        .build()?
+        .block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     capstan_runtime::init_tracing(&args.log)?;
+    let hostname = std::env::var("HOSTNAME").unwrap_or_default();
+    let shard =
+        capstan_application_controller::shard::Shard::new(args.replicas, args.shard, &hostname)?;
     let client = kube::Client::try_default().await?;
     let mut registry = prometheus_client::registry::Registry::default();
     let cache = match &args.redis_url {
@@ -68,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
             namespace: args.namespace,
             repo_server: args.repo_server,
             cache,
+            shard,
         },
         client,
         &mut registry,

@@ -25,6 +25,9 @@ pub struct ControllerMetrics {
     status_writes: Counter,
     k8s_requests: Family<Labels, Counter>,
     api_objects: Family<Labels, Gauge>,
+    queue_depth: Family<Labels, Gauge>,
+    /// The work queue whose depth `queue_depth` reports.
+    pub queue: WorkQueue,
 }
 
 impl ControllerMetrics {
@@ -62,7 +65,15 @@ impl ControllerMetrics {
             "Objects held in the live-state cache, per cluster and kind",
             api_objects.clone(),
         );
+        let queue_depth = Family::<Labels, Gauge>::default();
+        registry.register(
+            "workqueue_depth",
+            "Applications waiting for a reconcile (woken by a change or a due requeue, not started yet)",
+            queue_depth.clone(),
+        );
         Self {
+            queue_depth,
+            queue: WorkQueue::default(),
             app_info,
             k8s_requests,
             api_objects,
@@ -139,8 +150,93 @@ impl ControllerMetrics {
         }
     }
 
+    /// Publishes the current queue depth (called on a timer).
+    pub fn update_queue_depth(&self) {
+        let depth = self.queue.depth(std::time::Instant::now());
+        self.queue_depth
+            .get_or_create(&vec![("name", "app_reconciliation_queue".to_owned())])
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
     /// Counts one status write.
     pub fn status_write(&self) {
         self.status_writes.inc();
+    }
+}
+
+/// What kube-runtime's scheduler does not expose: which apps wait for a reconcile. An app is
+/// waiting from the change that woke it (or the moment its requeue fell due) until its
+/// reconcile starts; an app woken twice waits once, as in the scheduler.
+#[derive(Clone, Debug, Default)]
+pub struct WorkQueue {
+    state: Arc<Mutex<QueueState>>,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    woken: std::collections::HashSet<String>,
+    requeued: HashMap<String, std::time::Instant>,
+}
+
+impl WorkQueue {
+    /// The app `key` (`namespace/name`) was woken by a change.
+    pub fn woken(&self, key: String) {
+        self.state.lock().expect("queue lock").woken.insert(key);
+    }
+
+    /// The reconcile of `key` started.
+    pub fn started(&self, key: &str) {
+        let mut state = self.state.lock().expect("queue lock");
+        state.woken.remove(key);
+        state.requeued.remove(key);
+    }
+
+    /// The reconcile of `key` asked to run again after `after`.
+    pub fn requeued(&self, key: String, after: Duration, now: std::time::Instant) {
+        self.state
+            .lock()
+            .expect("queue lock")
+            .requeued
+            .insert(key, now + after);
+    }
+
+    /// Apps waiting at `now`.
+    pub fn depth(&self, now: std::time::Instant) -> usize {
+        let state = self.state.lock().expect("queue lock");
+        let due = state
+            .requeued
+            .iter()
+            .filter(|(key, at)| **at <= now && !state.woken.contains(*key))
+            .count();
+        state.woken.len() + due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_depth_counts_each_waiting_app_once() {
+        let queue = WorkQueue::default();
+        let t0 = std::time::Instant::now();
+        let s = Duration::from_secs;
+        queue.woken("ns/a".into());
+        queue.woken("ns/a".into());
+        queue.woken("ns/b".into());
+        assert_eq!(queue.depth(t0), 2);
+        queue.started("ns/a");
+        assert_eq!(queue.depth(t0), 1);
+        queue.requeued("ns/a".into(), s(60), t0);
+        queue.requeued("ns/c".into(), s(10), t0);
+        assert_eq!(queue.depth(t0 + s(5)), 1, "requeues not yet due");
+        assert_eq!(queue.depth(t0 + s(10)), 2, "c fell due");
+        queue.woken("ns/c".into());
+        assert_eq!(queue.depth(t0 + s(10)), 2, "woken and due is one wait");
+        assert_eq!(queue.depth(t0 + s(60)), 3);
+        queue.started("ns/c");
+        queue.started("ns/a");
+        queue.started("ns/b");
+        assert_eq!(queue.depth(t0 + s(60)), 0);
     }
 }

@@ -26,6 +26,7 @@ use tonic::transport::Channel;
 use crate::clusters::Clusters;
 use crate::live::{KindInfo, LiveCache, ObjectKey};
 use crate::metrics::ControllerMetrics;
+use crate::orphans;
 use crate::settings::Settings;
 use crate::tracking;
 use crate::tree::{self, TreePublisher};
@@ -43,6 +44,8 @@ pub struct Context {
     pub client: Client,
     /// Destination clusters and their live state.
     pub clusters: Arc<Clusters>,
+    /// AppProjects of the control-plane namespace, kept by a watch.
+    pub projects: kube::runtime::reflector::Store<AppProject>,
     /// The repo-server.
     pub repo_server: RepoServerServiceClient<Channel>,
     /// Settings in force.
@@ -113,22 +116,33 @@ struct Comparison {
     managed: Vec<ManagedObject>,
     /// The destination's live state.
     live: Arc<LiveCache>,
+    /// Orphaned resources in the destination namespace, when the project monitors them.
+    orphans: Vec<(ObjectKey, Arc<kube::api::DynamicObject>)>,
 }
 
 /// Reconciles one Application.
 #[tracing::instrument(skip_all, fields(app = %app.name_any()))]
 pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let started = std::time::Instant::now();
+    let queue_key = format!("{}/{}", app.namespace().unwrap_or_default(), app.name_any());
+    ctx.metrics.queue.started(&queue_key);
     let settings = ctx.settings.borrow().clone();
     let refresh = app.annotations().get(REFRESH_ANNOTATION).cloned();
     let hard = refresh.as_deref() == Some("hard")
         || ctx.hard_refresh_due(&app, settings.cm.hard_reconciliation_timeout);
     let old = app.status.clone().unwrap_or_default();
 
-    let mut comparison = compare(&app, &ctx, &settings, hard).await;
+    // Boxed: the comparison future is large, and debug builds run reconciles on small stacks.
+    let mut comparison = Box::pin(compare(&app, &ctx, &settings, hard)).await;
     let managed = comparison
         .as_mut()
-        .map(|c| (std::mem::take(&mut c.managed), c.live.clone()))
+        .map(|c| {
+            (
+                std::mem::take(&mut c.managed),
+                std::mem::take(&mut c.orphans),
+                c.live.clone(),
+            )
+        })
         .ok();
     let mut status = old.clone();
     apply_comparison(
@@ -165,8 +179,8 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
         ctx.metrics.status_write();
     }
     let mut tree_pending = false;
-    if let (Some(trees), Some((managed, live))) = (&ctx.trees, managed) {
-        let tree = tree::build(managed, &live);
+    if let (Some(trees), Some((managed, orphans, live))) = (&ctx.trees, managed) {
+        let tree = tree::build(managed, orphans, &live);
         tree_pending = !trees.publish(&namespace, &name, tree).await;
     }
     if refresh.is_some() {
@@ -181,23 +195,36 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
     }
     ctx.metrics.reconciled(&app, &status, started.elapsed());
 
-    if tree_pending {
-        // Redis is down: come back soon to publish the tree once it is up again.
-        return Ok(Action::requeue(TREE_RETRY));
-    }
     let timeout = settings.cm.reconciliation_timeout;
-    if timeout.is_zero() {
-        return Ok(Action::await_change());
-    }
-    Ok(Action::requeue(
-        timeout + jitter(&name, settings.cm.reconciliation_jitter),
-    ))
+    let next = if tree_pending {
+        // Redis is down: come back soon to publish the tree once it is up again.
+        Some(TREE_RETRY)
+    } else if timeout.is_zero() {
+        None
+    } else {
+        Some(timeout + jitter(&name, settings.cm.reconciliation_jitter))
+    };
+    Ok(match next {
+        Some(after) => {
+            ctx.metrics
+                .queue
+                .requeued(queue_key, after, std::time::Instant::now());
+            Action::requeue(after)
+        }
+        None => Action::await_change(),
+    })
 }
 
 /// What to do after a failed reconcile: try again soon.
-pub fn error_policy(app: Arc<Application>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+pub fn error_policy(app: Arc<Application>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
     tracing::warn!(app = %app.name_any(), "reconcile failed: {error}");
-    Action::requeue(Duration::from_secs(5))
+    let retry = Duration::from_secs(5);
+    ctx.metrics.queue.requeued(
+        format!("{}/{}", app.namespace().unwrap_or_default(), app.name_any()),
+        retry,
+        std::time::Instant::now(),
+    );
+    Action::requeue(retry)
 }
 
 /// A stable per-app share of the jitter, so periodic reconciles of many apps spread out.
@@ -324,23 +351,13 @@ async fn compare(
     } else {
         &app.spec.project
     };
-    let projects: Api<AppProject> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let project = projects.get_opt(project_name).await;
-    ctx.metrics.k8s_request("get", "AppProject", &project);
-    match project {
-        Ok(Some(_)) => {}
-        Ok(None) if project_name == "default" => {}
-        Ok(None) => {
-            return Err(invalid_spec(format!(
-                "application references project {project_name} which does not exist"
-            )));
-        }
-        Err(e) => {
-            return Err((
-                "ComparisonError".into(),
-                format!("reading project {project_name}: {e}"),
-            ));
-        }
+    let project = ctx
+        .projects
+        .get(&kube::runtime::reflector::ObjectRef::new(project_name).within(&ctx.namespace));
+    if project.is_none() && project_name != "default" {
+        return Err(invalid_spec(format!(
+            "application references project {project_name} which does not exist"
+        )));
     }
 
     let app_namespace = app.namespace().unwrap_or_default();
@@ -565,6 +582,54 @@ async fn compare(
         }
     }
 
+    // Orphaned resources, when the project monitors them.
+    let monitor = project
+        .as_ref()
+        .and_then(|p| p.spec.orphaned_resources.as_ref())
+        .filter(|_| !destination.namespace.is_empty());
+    cache.set_orphan_watch(&instance, monitor.map(|_| destination.namespace.as_str()));
+    let mut orphans = Vec::new();
+    if let (Some(monitor), Some(project)) = (monitor, project.as_ref()) {
+        match cache
+            .watch_all_namespaced(|group, kind| settings.cm.is_excluded(group, kind, server))
+            .await
+        {
+            Ok(()) => {
+                let candidates = cache.objects_in_namespace(&destination.namespace);
+                let tracked = |obj: &kube::api::DynamicObject| {
+                    tracking::tracked_app(
+                        settings.cm.resource_tracking_method,
+                        &settings.cm.instance_label_key,
+                        obj.metadata.annotations.as_ref(),
+                        obj.metadata.labels.as_ref(),
+                    )
+                    .is_some()
+                };
+                let permitted =
+                    |group: &str, kind: &str| project.is_group_kind_permitted(group, kind, true);
+                let rules = orphans::OrphanRules {
+                    settings: monitor,
+                    permitted: &permitted,
+                    tracked: &tracked,
+                    own: &seen,
+                };
+                let found = orphans::orphaned(&candidates, &rules);
+                if monitor.warn == Some(true) && !found.is_empty() {
+                    conditions.push((
+                        "OrphanedResourceWarning".to_owned(),
+                        orphans::warning(found.len()),
+                    ));
+                }
+                let found: BTreeSet<ObjectKey> = found.into_iter().collect();
+                orphans = candidates
+                    .into_iter()
+                    .filter(|(key, _)| found.contains(key))
+                    .collect();
+            }
+            Err(e) => conditions.push(("ComparisonError".to_owned(), e.to_string())),
+        }
+    }
+
     // Objects the app tracks that Git no longer has: to be pruned.
     for (key, obj) in cache.tracked_by(&instance) {
         if seen.contains(&key) {
@@ -613,6 +678,7 @@ async fn compare(
         external_urls: urls.into_iter().collect(),
         managed,
         live: cache.clone(),
+        orphans,
     })
 }
 

@@ -60,9 +60,13 @@ pub struct ResourceNode {
 
 /// An Application's resource tree.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ResourceTree {
     /// Managed objects first, then descendants breadth-first.
     pub nodes: Vec<ResourceNode>,
+    /// Orphaned resources of the destination namespace, when the project monitors them.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub orphaned_nodes: Vec<ResourceNode>,
 }
 
 /// Publishes trees, skipping ones Redis already has.
@@ -115,7 +119,11 @@ impl TreePublisher {
 
 /// The tree of the managed objects `managed` (with their healths): descendants are found among
 /// the watched child kinds by ownerReferences.
-pub fn build(managed: Vec<crate::reconcile::ManagedObject>, live: &LiveCache) -> ResourceTree {
+pub fn build(
+    managed: Vec<crate::reconcile::ManagedObject>,
+    orphans: Vec<(ObjectKey, std::sync::Arc<kube::api::DynamicObject>)>,
+    live: &LiveCache,
+) -> ResourceTree {
     let mut nodes: Vec<ResourceNode> = managed
         .into_iter()
         .map(|(key, obj, health)| node(&key, &obj, Vec::new(), health))
@@ -149,7 +157,17 @@ pub fn build(managed: Vec<crate::reconcile::ManagedObject>, live: &LiveCache) ->
         }
         frontier = next;
     }
-    ResourceTree { nodes }
+    let orphaned_nodes = orphans
+        .iter()
+        .map(|(key, obj)| {
+            let value = serde_json::to_value(obj.as_ref()).unwrap_or_default();
+            node(key, &value, Vec::new(), None)
+        })
+        .collect();
+    ResourceTree {
+        nodes,
+        orphaned_nodes,
+    }
 }
 
 fn node(

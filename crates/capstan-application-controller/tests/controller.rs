@@ -216,9 +216,11 @@ async fn objects_of_a_kind_git_dropped_still_require_pruning_after_a_restart() -
 {
     let mut h = Harness::start().await?;
     let dest = h.env.unique_namespace("prune-kinds").await?;
+    // Unique: objects left by an aborted earlier run must not be tracked by this app.
+    let app = capstan_e2e::unique_name("prune-kinds");
     let object = |kind: &str, name: &str| {
         format!(
-            "apiVersion: v1\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: {ns}\n  annotations:\n    argocd.argoproj.io/tracking-id: prune-kinds:/{kind}:{ns}/{name}\n",
+            "apiVersion: v1\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: {ns}\n  annotations:\n    argocd.argoproj.io/tracking-id: {app}:/{kind}:{ns}/{name}\n",
             ns = dest.name
         )
     };
@@ -230,10 +232,10 @@ async fn objects_of_a_kind_git_dropped_still_require_pruning_after_a_restart() -
     let repo = h
         .env
         .create_git_repo(&repo_name, &[("app/cm.yaml", &cm), ("app/sa.yaml", &sa)])?;
-    h.create_directory_app("prune-kinds", &repo, "app", &dest.name, json!({}))
+    h.create_directory_app(&app, &repo, "app", &dest.name, json!({}))
         .await?;
     h.apply(&dest.name, &format!("{cm}---\n{sa}"))?;
-    h.wait_for("prune-kinds", "Synced", |a| {
+    h.wait_for(&app, "Synced", |a| {
         sync_status(a) == Some(SyncStatusCode::Synced)
     })
     .await?;
@@ -243,9 +245,9 @@ async fn objects_of_a_kind_git_dropped_still_require_pruning_after_a_restart() -
     h.env
         .commit_files(&repo_name, &[("app/sa.yaml", "# gone\n")], "drop the robot")?;
     h.start_controller().await?;
-    h.refresh("prune-kinds", "normal").await?;
+    h.refresh(&app, "normal").await?;
     let app = h
-        .wait_for("prune-kinds", "the ServiceAccount to be pruned", |a| {
+        .wait_for(&app, "the ServiceAccount to be pruned", |a| {
             a.status.as_ref().is_some_and(|s| {
                 s.resources
                     .iter()
@@ -254,5 +256,47 @@ async fn objects_of_a_kind_git_dropped_still_require_pruning_after_a_restart() -
         })
         .await?;
     assert_eq!(sync_status(&app), Some(SyncStatusCode::OutOfSync));
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_sharded_replicas_split_the_apps_between_them() -> anyhow::Result<()> {
+    use capstan_application_controller::shard::Shard;
+    let mut h = Harness::start().await?;
+    h.stop_controller();
+    let (stop_0, registry_0) = h.start_replica(Shard::new(2, Some(0), "")?).await?;
+    let (stop_1, registry_1) = h.start_replica(Shard::new(2, Some(1), "")?).await?;
+    let repo = h.env.create_git_repo(
+        &capstan_e2e::unique_name("sharded"),
+        &[(
+            "app/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+        )],
+    )?;
+    let dest = h.env.unique_namespace("sharded").await?;
+    let names: Vec<String> = (0..8).map(|i| format!("sharded-{i}")).collect();
+    for name in &names {
+        h.create_directory_app(name, &repo, "app", &dest.name, json!({}))
+            .await?;
+    }
+    for name in &names {
+        h.wait_for(name, "compared", |a| sync_status(a).is_some())
+            .await?;
+    }
+    // Each replica reports (argocd_app_info) exactly the apps it reconciled.
+    let reported = |registry: &prometheus_client::registry::Registry| {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).expect("encode");
+        names
+            .iter()
+            .filter(|n| text.contains(&format!("name=\"{n}\"")))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let (by_0, by_1) = (reported(&registry_0), reported(&registry_1));
+    assert!(!by_0.is_empty() && !by_1.is_empty(), "{by_0:?} {by_1:?}");
+    assert_eq!(by_0.len() + by_1.len(), names.len(), "{by_0:?} {by_1:?}");
+    assert!(by_0.iter().all(|n| !by_1.contains(n)), "{by_0:?} {by_1:?}");
+    drop((stop_0, stop_1));
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use capstan_application_controller::ControllerConfig;
+use capstan_application_controller::shard::Shard;
 use capstan_e2e::{TestEnv, TestNamespace, eventually, install_crds};
 use capstan_proto::common::v1::KubeObject;
 use capstan_proto::repo::v1 as pb;
@@ -109,6 +110,17 @@ impl Harness {
     }
 
     pub async fn start_controller(&mut self) -> anyhow::Result<()> {
+        let (stop, _registry) = self.start_replica(Shard::default()).await?;
+        self.controller_stop = Some(stop);
+        Ok(())
+    }
+
+    /// Starts one more controller processing `shard` of the apps; it runs until the returned
+    /// sender is dropped or sent to. Its metrics are in the returned registry.
+    pub async fn start_replica(
+        &self,
+        shard: Shard,
+    ) -> anyhow::Result<(oneshot::Sender<()>, prometheus_client::registry::Registry)> {
         let (stop, stopped) = oneshot::channel::<()>();
         let mut registry = prometheus_client::registry::Registry::default();
         let controller = capstan_application_controller::run(
@@ -116,6 +128,7 @@ impl Harness {
                 namespace: self.control.name.clone(),
                 repo_server: self.repo_server_url.clone(),
                 cache: self.cache.clone(),
+                shard,
             },
             self.env.kube_client().await?,
             &mut registry,
@@ -125,8 +138,7 @@ impl Harness {
         )
         .await?;
         tokio::spawn(controller);
-        self.controller_stop = Some(stop);
-        Ok(())
+        Ok((stop, registry))
     }
 
     pub fn stop_controller(&mut self) {
