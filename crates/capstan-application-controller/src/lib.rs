@@ -19,6 +19,7 @@
 pub mod clusters;
 pub mod live;
 pub mod metrics;
+pub mod operation;
 pub mod orphans;
 pub mod reconcile;
 pub mod settings;
@@ -54,6 +55,8 @@ pub struct ControllerConfig {
     pub cache: Option<capstan_cache::Cache>,
     /// The share of Applications this replica processes.
     pub shard: shard::Shard,
+    /// How long a sync step may wait for health or hooks before the operation fails.
+    pub sync_timeout: std::time::Duration,
 }
 
 /// Runs the controller until `shutdown` completes, registering its metrics on `registry`.
@@ -159,6 +162,7 @@ pub async fn run(
         metrics,
         trees,
         last_hard_refresh: Default::default(),
+        sync_timeout: config.sync_timeout,
     });
     let apps: Api<Application> = Api::namespaced(client, &config.namespace);
     let queue = ctx.metrics.queue.clone();

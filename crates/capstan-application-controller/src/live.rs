@@ -141,6 +141,11 @@ impl LiveCache {
         })
     }
 
+    /// The client of this cache's cluster.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
     /// Sets the tracking method and instance label key from argocd-cm.
     pub fn set_tracking(&self, method: TrackingMethod, label_key: &str) {
         if let Ok(mut tracking) = self.shared.tracking.write() {

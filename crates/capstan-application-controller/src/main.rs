@@ -42,6 +42,9 @@ struct Args {
     /// This replica's shard (0-based); by default the ordinal ending the hostname (StatefulSet).
     #[arg(long, env = "CAPSTAN_CONTROLLER_SHARD")]
     shard: Option<u32>,
+    /// How long a sync step may wait for health or hooks (Go duration, e.g. `5m`).
+    #[arg(long, env = "CAPSTAN_CONTROLLER_SYNC_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    sync_timeout: std::time::Duration,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -86,6 +89,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             repo_server: args.repo_server,
             cache,
             shard,
+            sync_timeout: args.sync_timeout,
         },
         client,
         &mut registry,
@@ -105,4 +109,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let (_, admin, ()) = tokio::join!(stopper, admin, controller);
     admin
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    capstan_types::settings::parse_go_duration(text).map_err(|e| e.to_string())
 }

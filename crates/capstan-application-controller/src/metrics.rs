@@ -26,6 +26,8 @@ pub struct ControllerMetrics {
     k8s_requests: Family<Labels, Counter>,
     api_objects: Family<Labels, Gauge>,
     queue_depth: Family<Labels, Gauge>,
+    syncs: Family<Labels, Counter>,
+    sync_seconds: Family<Labels, Counter<f64>>,
     /// The work queue whose depth `queue_depth` reports.
     pub queue: WorkQueue,
 }
@@ -71,7 +73,21 @@ impl ControllerMetrics {
             "Applications waiting for a reconcile (woken by a change or a due requeue, not started yet)",
             queue_depth.clone(),
         );
+        let syncs = Family::<Labels, Counter>::default();
+        registry.register(
+            "argocd_app_sync",
+            "Completed sync operations, by phase",
+            syncs.clone(),
+        );
+        let sync_seconds = Family::<Labels, Counter<f64>>::default();
+        registry.register(
+            "argocd_app_sync_duration_seconds",
+            "Time spent in completed sync operations",
+            sync_seconds.clone(),
+        );
         Self {
+            syncs,
+            sync_seconds,
             queue_depth,
             queue: WorkQueue::default(),
             app_info,
@@ -147,6 +163,31 @@ impl ControllerMetrics {
             self.api_objects
                 .get_or_create(&vec![("server", server.to_owned()), ("kind", kind.clone())])
                 .set(i64::try_from(*count).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Counts a sync operation that just completed (no-op while it runs).
+    pub fn sync_progress(
+        &self,
+        app: &Application,
+        state: &capstan_types::application::OperationState,
+    ) {
+        let Some(phase) = state.phase.as_ref().filter(|p| p.is_completed()) else {
+            return;
+        };
+        let labels = vec![
+            ("namespace", app.namespace().unwrap_or_default()),
+            ("name", app.name_any()),
+            ("project", app.spec.project.clone()),
+            ("phase", phase.as_str().to_owned()),
+            ("dest_server", app.spec.destination.server.clone()),
+        ];
+        self.syncs.get_or_create(&labels).inc();
+        if let (Some(start), Some(end)) = (&state.started_at, &state.finished_at) {
+            let seconds = end.0.duration_since(start.0).as_secs_f64().max(0.0);
+            self.sync_seconds
+                .get_or_create(&labels[..3].to_vec())
+                .inc_by(seconds);
         }
     }
 

@@ -58,6 +58,8 @@ pub struct Context {
     pub trees: Option<TreePublisher>,
     /// When each app last had its caches bypassed (`timeout.hard.reconciliation`).
     pub last_hard_refresh: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// How long a sync step may wait for health or hooks.
+    pub sync_timeout: Duration,
 }
 
 impl Context {
@@ -102,8 +104,23 @@ pub enum ReconcileError {
 /// A managed live object, its key and its health (status, message), for the resource tree.
 pub type ManagedObject = (ObjectKey, Value, Option<(String, String)>);
 
+/// One resource as a sync sees it: desired (from Git) and/or live, with its comparison result.
+#[derive(Clone, Debug)]
+pub struct SyncTarget {
+    /// Identity.
+    pub key: ObjectKey,
+    /// How to reach its kind; `None` when the cluster does not serve it.
+    pub info: Option<KindInfo>,
+    /// The desired object (hooks included); `None` for objects only live (to prune).
+    pub desired: Option<Value>,
+    /// The live object.
+    pub live: Option<Value>,
+    /// Whether the comparison found it out of sync.
+    pub out_of_sync: bool,
+}
+
 /// What a comparison found.
-struct Comparison {
+pub(crate) struct Comparison {
     resources: Vec<ResourceStatus>,
     sync: SyncStatusCode,
     revision: String,
@@ -118,6 +135,303 @@ struct Comparison {
     live: Arc<LiveCache>,
     /// Orphaned resources in the destination namespace, when the project monitors them.
     orphans: Vec<(ObjectKey, Arc<kube::api::DynamicObject>)>,
+    /// Every desired and prunable resource, for a sync.
+    pub(crate) targets: Vec<SyncTarget>,
+    /// The app's project (`None`: the implicit `default` project).
+    pub(crate) project: Option<Arc<AppProject>>,
+    /// The destination cluster.
+    pub(crate) cluster: Arc<crate::clusters::ClusterEntry>,
+}
+
+/// What the comparison hands to a sync.
+pub(crate) struct SyncInput {
+    targets: Vec<SyncTarget>,
+    project: Option<Arc<AppProject>>,
+    cluster: Arc<crate::clusters::ClusterEntry>,
+    revision: String,
+}
+
+/// What the operation step asks the reconcile to do.
+#[derive(Debug, Default)]
+struct OperationActions {
+    requeue: Option<Duration>,
+    clear_operation: bool,
+    new_operation: Option<capstan_types::Operation>,
+}
+
+/// The `resources-finalizer.argocd.argoproj.io` finalizers (foreground is the plain one).
+const RESOURCES_FINALIZERS: &[&str] = &[
+    "resources-finalizer.argocd.argoproj.io",
+    "resources-finalizer.argocd.argoproj.io/foreground",
+    "resources-finalizer.argocd.argoproj.io/background",
+];
+
+/// Cascading deletion: with a resources finalizer, deletes every object the app tracks and
+/// removes the finalizer once they are gone; without one the app simply goes.
+async fn delete_resources(
+    app: &Application,
+    ctx: &Context,
+    input: Option<&SyncInput>,
+) -> Result<Action, ReconcileError> {
+    let finalizers = app.finalizers();
+    let Some(finalizer) = finalizers
+        .iter()
+        .find(|f| RESOURCES_FINALIZERS.contains(&f.as_str()))
+    else {
+        return Ok(Action::await_change());
+    };
+    let name = app.name_any();
+    let namespace = app.namespace().unwrap_or_default();
+    let Some(input) = input else {
+        // Without a comparison the tracked objects are unknown: try again.
+        return Ok(Action::requeue(Duration::from_secs(5)));
+    };
+    let instance = tracking::instance_name(&namespace, &name, &ctx.namespace);
+    let live = &input.cluster.live;
+    let propagation = if finalizer.ends_with("/background") {
+        kube::api::PropagationPolicy::Background
+    } else {
+        kube::api::PropagationPolicy::Foreground
+    };
+    let remaining = live.tracked_by(&instance);
+    for (key, obj) in &remaining {
+        let api_version = obj
+            .types
+            .as_ref()
+            .map(|t| t.api_version.clone())
+            .unwrap_or_default();
+        let Ok(info) = live.resolve(&api_version, &key.kind).await else {
+            continue;
+        };
+        let api: Api<kube::api::DynamicObject> = if info.namespaced {
+            Api::namespaced_with(live.client(), &key.namespace, &info.resource)
+        } else {
+            Api::all_with(live.client(), &info.resource)
+        };
+        if obj.metadata.deletion_timestamp.is_none() {
+            let params = kube::api::DeleteParams {
+                propagation_policy: Some(propagation.clone()),
+                ..Default::default()
+            };
+            if let Err(e) = api.delete(&key.name, &params).await {
+                tracing::warn!(app = %name, "deleting {}/{}: {e}", key.kind, key.name);
+            }
+        }
+    }
+    if !remaining.is_empty() {
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    }
+    let kept: Vec<&String> = finalizers.iter().filter(|f| *f != finalizer).collect();
+    let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &namespace);
+    let patched = apps
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": kept, "resourceVersion": app.resource_version()}})),
+        )
+        .await;
+    ctx.metrics.k8s_request("patch", "Application", &patched);
+    patched.map_err(|e| ReconcileError::WriteStatus(name, e))?;
+    Ok(Action::await_change())
+}
+
+/// Runs the requested operation one step further, or requests one (automated sync).
+async fn process_operation(
+    app: &Application,
+    status: &mut ApplicationStatus,
+    ctx: &Context,
+    settings: &Settings,
+    input: Option<&SyncInput>,
+) -> OperationActions {
+    use capstan_types::application::OperationPhase;
+    let mut actions = OperationActions::default();
+    let Some(operation) = app.operation.clone() else {
+        if let Some(state) = status.operation_state.as_mut()
+            && state.phase == Some(OperationPhase::Running)
+        {
+            // The request was withdrawn mid-operation: stop, and say so.
+            state.phase = Some(OperationPhase::Failed);
+            state.message = "operation terminated: the operation request was removed".into();
+            state.finished_at = Some(now());
+            return actions;
+        }
+        // Automated sync.
+        if let Some(input) = input {
+            let allowed = sync_window_allows(app, input, false).is_ok();
+            match crate::operation::auto_sync(app, status, &input.targets, allowed) {
+                Ok(Some(op)) => actions.new_operation = Some(op),
+                Ok(None) => {}
+                Err(why) => {
+                    tracing::info!(app = %app.name_any(), "skipping auto-sync: {why}");
+                    if why.starts_with("self-heal backoff") {
+                        actions.requeue = Some(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+        return actions;
+    };
+    let same = |s: &capstan_types::application::OperationState| s.operation == operation;
+    match status.operation_state.as_ref() {
+        // Finished, but the request was not cleared (a restart in between): clear it now.
+        Some(s) if same(s) && s.phase.as_ref().is_some_and(OperationPhase::is_completed) => {
+            actions.clear_operation = true;
+            return actions;
+        }
+        Some(s) if same(s) && s.phase == Some(OperationPhase::Terminating) => {
+            let state = status.operation_state.as_mut().expect("state");
+            state.phase = Some(OperationPhase::Failed);
+            state.message = "operation terminated".into();
+            state.finished_at = Some(now());
+            actions.clear_operation = true;
+            return actions;
+        }
+        Some(s) if same(s) && s.phase == Some(OperationPhase::Running) => {}
+        _ => {
+            status.operation_state = Some(crate::operation::start(&operation, 0));
+            status
+                .conditions
+                .retain(|c| c.condition_type != "SyncError");
+        }
+    }
+    let state = status.operation_state.as_mut().expect("operation state");
+    let finish = |state: &mut capstan_types::application::OperationState,
+                  phase: OperationPhase,
+                  message: String| {
+        state.phase = Some(phase);
+        state.message = message;
+        state.finished_at = Some(now());
+    };
+    let Some(input) = input else {
+        state.message = "waiting for a successful comparison".into();
+        actions.requeue = Some(Duration::from_secs(5));
+        return actions;
+    };
+    let Some((source, requested)) = crate::operation::operation_source(app, &operation) else {
+        finish(
+            state,
+            OperationPhase::Error,
+            "only sync operations of applications with spec.source are supported".into(),
+        );
+        actions.clear_operation = true;
+        return actions;
+    };
+    // Pin the revision at the first step, so every step syncs the same commit.
+    let pinned = state
+        .sync_result
+        .as_ref()
+        .map(|r| r.revision.clone())
+        .filter(|r| !r.is_empty());
+    let spec_source = app.spec.source.as_ref();
+    let same_source = Some(source) == spec_source;
+    let wants_current = pinned.as_deref().map_or(
+        requested == source.target_revision || requested == input.revision,
+        |p| p == input.revision,
+    );
+    let (targets, revision) = if same_source && wants_current {
+        (input.targets.clone(), input.revision.clone())
+    } else {
+        let revision = pinned.clone().unwrap_or(requested);
+        match Box::pin(compare(
+            app,
+            ctx,
+            settings,
+            false,
+            Some((source, &revision)),
+        ))
+        .await
+        {
+            Ok(c) => (c.targets, c.revision),
+            Err((_, message)) => {
+                finish(
+                    state,
+                    OperationPhase::Error,
+                    format!("comparing revision {revision}: {message}"),
+                );
+                actions.clear_operation = true;
+                return actions;
+            }
+        }
+    };
+    let result = state.sync_result.get_or_insert_with(Default::default);
+    if result.revision.is_empty() {
+        result.revision = revision.clone();
+        result.source = Some(source.clone());
+    }
+    if let Err(message) = crate::operation::check_project(
+        app,
+        input.project.as_deref(),
+        source,
+        &input.cluster.cluster,
+        &targets,
+    ) {
+        status.conditions.push(ApplicationCondition {
+            condition_type: "SyncError".into(),
+            message: message.clone(),
+            last_transition_time: Some(now()),
+            ..ApplicationCondition::default()
+        });
+        let state = status.operation_state.as_mut().expect("operation state");
+        finish(state, OperationPhase::Failed, message);
+        actions.clear_operation = true;
+        return actions;
+    }
+    let manual = operation.initiated_by.as_ref().and_then(|i| i.automated) != Some(true);
+    if let Err(why) = sync_window_allows(app, input, manual) {
+        state.message = why;
+        actions.requeue = Some(Duration::from_secs(30));
+        return actions;
+    }
+    let plan = match crate::operation::build_plan(app, &operation, state, &targets, &revision) {
+        Ok(plan) => plan,
+        Err(message) => {
+            finish(state, OperationPhase::Error, message);
+            actions.clear_operation = true;
+            return actions;
+        }
+    };
+    let executor = crate::operation::Executor {
+        client: input.cluster.live.client(),
+        live: &input.cluster.live,
+        settings,
+        timeout: ctx.sync_timeout,
+        instance: tracking::instance_name(
+            &app.namespace().unwrap_or_default(),
+            &app.name_any(),
+            &ctx.namespace,
+        ),
+    };
+    let outcome = executor.advance(app, state, &plan).await;
+    ctx.metrics.sync_progress(app, state);
+    if state.phase == Some(OperationPhase::Succeeded) && !plan.dry_run {
+        let state = state.clone();
+        crate::operation::append_history(app, &mut status.history, &state);
+    }
+    actions.requeue = outcome.requeue;
+    actions.clear_operation = outcome.clear_operation;
+    actions
+}
+
+/// Whether the project's sync windows allow a sync now (`Err` says which window blocks).
+fn sync_window_allows(app: &Application, input: &SyncInput, manual: bool) -> Result<(), String> {
+    let Some(project) = input.project.as_deref() else {
+        return Ok(());
+    };
+    let decision = project
+        .sync_allowed(
+            &app.name_any(),
+            &app.spec.destination.namespace,
+            &input.cluster.cluster.server,
+            &input.cluster.cluster.name,
+            manual,
+            k8s_openapi::jiff::Timestamp::now(),
+        )
+        .map_err(|e| format!("Sync operation blocked: invalid sync window: {e}"))?;
+    if decision.is_allowed() {
+        Ok(())
+    } else {
+        Err(format!("Sync operation blocked by sync window: {decision}"))
+    }
 }
 
 /// Reconciles one Application.
@@ -133,7 +447,7 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
     let old = app.status.clone().unwrap_or_default();
 
     // Boxed: the comparison future is large, and debug builds run reconciles on small stacks.
-    let mut comparison = Box::pin(compare(&app, &ctx, &settings, hard)).await;
+    let mut comparison = Box::pin(compare(&app, &ctx, &settings, hard, None)).await;
     let managed = comparison
         .as_mut()
         .map(|c| {
@@ -144,6 +458,12 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
             )
         })
         .ok();
+    let sync_input = comparison.as_mut().ok().map(|c| SyncInput {
+        targets: std::mem::take(&mut c.targets),
+        project: c.project.clone(),
+        cluster: c.cluster.clone(),
+        revision: c.revision.clone(),
+    });
     let mut status = old.clone();
     apply_comparison(
         &mut status,
@@ -153,6 +473,22 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
         settings.error.as_deref(),
     );
     status.observed_generation = app.metadata.generation;
+
+    let name_for_ops = app.name_any();
+    let ops = if app.metadata.deletion_timestamp.is_some() {
+        // Being deleted: cascade per the resources finalizer, then let it go.
+        return delete_resources(&app, &ctx, sync_input.as_ref()).await;
+    } else {
+        Box::pin(process_operation(
+            &app,
+            &mut status,
+            &ctx,
+            &settings,
+            sync_input.as_ref(),
+        ))
+        .await
+    };
+    let _ = name_for_ops;
 
     let name = app.name_any();
     let namespace = app.namespace().unwrap_or_default();
@@ -183,6 +519,24 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
         let tree = tree::build(managed, orphans, &live);
         tree_pending = !trees.publish(&namespace, &name, tree).await;
     }
+    // The operation field lives beside the spec: requested (automated sync) or cleared (done).
+    let operation_patch = if ops.clear_operation {
+        Some(json!({ "operation": null }))
+    } else {
+        ops.new_operation
+            .as_ref()
+            .map(|op| json!({ "operation": op }))
+    };
+    if let Some(patch) = operation_patch {
+        let patched = apps
+            .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+            .await;
+        ctx.metrics.k8s_request("patch", "Application", &patched);
+        if let Err(e) = patched {
+            tracing::warn!("updating the operation: {e}");
+            return Ok(Action::requeue(Duration::from_secs(2)));
+        }
+    }
     if refresh.is_some() {
         let patch = json!({ "metadata": { "annotations": { REFRESH_ANNOTATION: null } } });
         let removed = apps
@@ -196,7 +550,9 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
     ctx.metrics.reconciled(&app, &status, started.elapsed());
 
     let timeout = settings.cm.reconciliation_timeout;
-    let next = if tree_pending {
+    let next = if let Some(after) = ops.requeue {
+        Some(after) // a running operation (or a self-heal backoff)
+    } else if tree_pending {
         // Redis is down: come back soon to publish the tree once it is up again.
         Some(TREE_RETRY)
     } else if timeout.is_zero() {
@@ -290,6 +646,25 @@ fn apply_comparison(
             conditions.push((kind, message));
         }
     }
+    // A failed sync's SyncError stays until the next operation (conditions are otherwise
+    // recomputed by every comparison).
+    let failed_sync = old.operation_state.as_ref().is_some_and(|s| {
+        matches!(
+            s.phase,
+            Some(
+                capstan_types::application::OperationPhase::Failed
+                    | capstan_types::application::OperationPhase::Error
+            )
+        )
+    });
+    if failed_sync {
+        conditions.extend(
+            old.conditions
+                .iter()
+                .filter(|c| c.condition_type == "SyncError")
+                .map(|c| (c.condition_type.clone(), c.message.clone())),
+        );
+    }
     status.conditions = conditions
         .into_iter()
         .map(|(condition_type, message)| {
@@ -335,13 +710,17 @@ fn invalid_spec(message: impl Into<String>) -> (String, String) {
     ("InvalidSpecError".to_owned(), message.into())
 }
 
-async fn compare(
+pub(crate) async fn compare(
     app: &Application,
     ctx: &Context,
     settings: &Settings,
     hard_refresh: bool,
+    // A sync of another source or revision than the spec's (rollback, sync to a revision).
+    source_override: Option<(&ApplicationSource, &str)>,
 ) -> Result<Comparison, (String, String)> {
-    let source = source_of(app)?;
+    let spec_source = source_of(app)?;
+    let source = source_override.map_or(spec_source, |(s, _)| s);
+    let revision = source_override.map_or(source.target_revision.as_str(), |(_, r)| r);
     let destination = &app.spec.destination;
     let cluster = ctx.clusters.resolve(destination).map_err(invalid_spec)?;
     let cache = &cluster.live;
@@ -368,7 +747,7 @@ async fn compare(
             project: project_name.to_owned(),
             ..Default::default()
         }),
-        revision: source.target_revision.clone(),
+        revision: revision.to_owned(),
         no_cache: hard_refresh,
         no_revision_cache: hard_refresh,
         app_label_key: settings.cm.instance_label_key.clone(),
@@ -411,6 +790,7 @@ async fn compare(
     let mut images = BTreeSet::new();
     let mut urls = BTreeSet::new();
     let mut managed = Vec::new();
+    let mut targets = Vec::new();
     for manifest in &response.manifests {
         let desired: Value = serde_json::from_str(manifest).map_err(|e| {
             (
@@ -468,6 +848,21 @@ async fn compare(
         if namespaced && desired["metadata"].get("namespace").is_none() {
             desired["metadata"]["namespace"] = json!(namespace);
         }
+        if capstan_sync::is_skipped(&desired) {
+            continue; // argocd.argoproj.io/hook: Skip — never applied, never compared
+        }
+        if capstan_sync::is_hook(&desired) {
+            // Hooks run during syncs; they are not part of the app's compared resources.
+            seen.remove(&key);
+            targets.push(SyncTarget {
+                key,
+                info,
+                desired: Some(desired),
+                live: None,
+                out_of_sync: true,
+            });
+            continue;
+        }
         let live = match &info {
             Some(info) => live_object(cache, info, &namespace, &name)
                 .await
@@ -518,6 +913,13 @@ async fn compare(
         if let Some(h) = &health {
             healths.push(h.clone());
         }
+        targets.push(SyncTarget {
+            key: key.clone(),
+            info: info.clone(),
+            desired: Some(desired.clone()),
+            live: live.clone(),
+            out_of_sync: sync != SyncStatusCode::Synced,
+        });
         if let Some(live) = live {
             managed.push((
                 key.clone(),
@@ -635,6 +1037,22 @@ async fn compare(
         if seen.contains(&key) {
             continue;
         }
+        let live = serde_json::to_value(obj.as_ref()).unwrap_or_default();
+        if capstan_sync::is_hook(&live) {
+            continue; // a hook of an earlier sync: its delete policy decides, not pruning
+        }
+        let api_version = obj
+            .types
+            .as_ref()
+            .map(|t| t.api_version.clone())
+            .unwrap_or_default();
+        targets.push(SyncTarget {
+            key: key.clone(),
+            info: cache.resolve(&api_version, &key.kind).await.ok(),
+            desired: None,
+            live: Some(live),
+            out_of_sync: true,
+        });
         let version = obj
             .types
             .as_ref()
@@ -679,6 +1097,9 @@ async fn compare(
         managed,
         live: cache.clone(),
         orphans,
+        targets,
+        project,
+        cluster: cluster.clone(),
     })
 }
 

@@ -17,6 +17,44 @@ pub fn tracking_id(app: &str, group: &str, kind: &str, namespace: &str, name: &s
     format!("{app}:{group}/{kind}:{namespace}/{name}")
 }
 
+/// Marks `object` (apiVersion/kind/metadata set) as managed by `app`, per the tracking method:
+/// what a sync does to every object it applies.
+pub fn set_tracking(
+    object: &mut serde_json::Value,
+    method: TrackingMethod,
+    label_key: &str,
+    app: &str,
+) {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let group = api_version
+        .rsplit_once('/')
+        .map_or("", |(g, _)| g)
+        .to_owned();
+    let kind = object["kind"].as_str().unwrap_or_default().to_owned();
+    let namespace = object["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let meta = &mut object["metadata"];
+    if matches!(
+        method,
+        TrackingMethod::Annotation | TrackingMethod::AnnotationAndLabel
+    ) {
+        meta["annotations"][TRACKING_ANNOTATION] =
+            serde_json::Value::String(tracking_id(app, &group, &kind, &namespace, &name));
+    }
+    if matches!(
+        method,
+        TrackingMethod::Label | TrackingMethod::AnnotationAndLabel
+    ) {
+        meta["labels"][label_key] = serde_json::Value::String(app.to_owned());
+    }
+}
+
 /// The app name an object is tracked by, from its annotations and labels.
 pub fn tracked_app(
     method: TrackingMethod,
@@ -51,6 +89,33 @@ pub fn instance_name(app_namespace: &str, app_name: &str, control_plane_namespac
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_tracking_marks_objects_per_method() {
+        let object = || {
+            serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": "team"}})
+        };
+        let cases = [
+            (TrackingMethod::Annotation, true, false),
+            (TrackingMethod::Label, false, true),
+            (TrackingMethod::AnnotationAndLabel, true, true),
+        ];
+        for (method, annotated, labelled) in cases {
+            let mut obj = object();
+            set_tracking(&mut obj, method, "app.kubernetes.io/instance", "shop");
+            let id = obj["metadata"]["annotations"][TRACKING_ANNOTATION].as_str();
+            assert_eq!(id.is_some(), annotated, "{method:?}");
+            if annotated {
+                assert_eq!(id, Some("shop:apps/Deployment:team/web"));
+            }
+            assert_eq!(
+                obj["metadata"]["labels"]["app.kubernetes.io/instance"].as_str() == Some("shop"),
+                labelled,
+                "{method:?}"
+            );
+        }
+    }
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

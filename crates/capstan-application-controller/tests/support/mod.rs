@@ -129,6 +129,7 @@ impl Harness {
                 repo_server: self.repo_server_url.clone(),
                 cache: self.cache.clone(),
                 shard,
+                sync_timeout: Duration::from_secs(60),
             },
             self.env.kube_client().await?,
             &mut registry,
