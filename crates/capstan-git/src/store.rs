@@ -135,11 +135,17 @@ struct RepoEntry {
     memo: Mutex<Option<Memo>>,
     /// Completed fetches; lets a waiter tell that a fetch happened while it waited.
     fetch_gen: AtomicU64,
+    /// Network operations (ls-remote, fetch) started so far: a waiter may only reuse the refs of
+    /// one that started after it arrived — one that began earlier may predate a push the
+    /// waiter must see.
+    started: AtomicU64,
 }
 
 struct Memo {
     /// Bumped by every ls-remote/fetch that completes.
     seq: u64,
+    /// The `started` number of the ls-remote/fetch these refs come from.
+    started: u64,
     at: Instant,
     auth: [u8; 32],
     refs: Arc<RemoteRefs>,
@@ -153,26 +159,28 @@ impl RepoEntry {
             .map(|m| m.refs.clone())
     }
 
-    /// The refs of an ls-remote/fetch with these credentials that completed after `seen`
-    /// (whatever the interval, even zero: it ran while the caller waited).
-    fn refs_since(&self, auth: &[u8; 32], seen: u64) -> Option<Arc<RemoteRefs>> {
+    /// The refs of an ls-remote/fetch with these credentials that started after the caller
+    /// arrived (`arrived`: the `started` count then), whatever the interval: it ran while the
+    /// caller waited, so it saw everything pushed before the caller asked.
+    fn refs_started_after(&self, auth: &[u8; 32], arrived: u64) -> Option<Arc<RemoteRefs>> {
         let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
         memo.as_ref()
-            .filter(|m| m.auth == *auth && m.seq != seen)
+            .filter(|m| m.auth == *auth && m.started > arrived)
             .map(|m| m.refs.clone())
     }
 
-    fn seq(&self) -> u64 {
-        let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
-        memo.as_ref().map_or(0, |m| m.seq)
+    /// Counts a network operation starting; returns its number.
+    fn start(&self) -> u64 {
+        self.started.fetch_add(1, Ordering::AcqRel) + 1
     }
 
-    fn remember(&self, auth: [u8; 32], refs: RemoteRefs) -> Arc<RemoteRefs> {
+    fn remember(&self, auth: [u8; 32], refs: RemoteRefs, started: u64) -> Arc<RemoteRefs> {
         let refs = Arc::new(refs);
         let mut memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
         let seq = memo.as_ref().map_or(0, |m| m.seq) + 1;
         *memo = Some(Memo {
             seq,
+            started,
             at: Instant::now(),
             auth,
             refs: refs.clone(),
@@ -287,13 +295,35 @@ impl GitStore {
         auth: &RepoAuth,
         revision: &str,
     ) -> Result<String, GitError> {
+        self.resolve_revision_with(url, auth, revision, false).await
+    }
+
+    /// Like [`resolve_revision`](Self::resolve_revision), but a branch, tag or `HEAD` is
+    /// resolved by an ls-remote that started after this call (shared with concurrent callers),
+    /// never from remembered refs: what an explicit refresh needs to see a push at once.
+    pub async fn resolve_revision_fresh(
+        &self,
+        url: &str,
+        auth: &RepoAuth,
+        revision: &str,
+    ) -> Result<String, GitError> {
+        self.resolve_revision_with(url, auth, revision, true).await
+    }
+
+    async fn resolve_revision_with(
+        &self,
+        url: &str,
+        auth: &RepoAuth,
+        revision: &str,
+        fresh: bool,
+    ) -> Result<String, GitError> {
         let target = self.target(url, auth)?;
         let rev = revision.trim();
         if let Some(oid) = full_sha(rev) {
             self.ensure_object(&target, oid, None, rev).await?;
             return self.peel_commit(&target, oid, rev).await;
         }
-        let refs = self.remote_refs(&target, false).await?;
+        let refs = self.remote_refs(&target, fresh).await?;
         if let Some(found) = refs.resolve(rev) {
             let extra = extra_refspec(&found.name);
             match self
@@ -462,6 +492,7 @@ impl GitStore {
                         net: Arc::default(),
                         memo: Mutex::default(),
                         fetch_gen: AtomicU64::new(0),
+                        started: AtomicU64::new(0),
                     })
                 })
                 .clone()
@@ -502,23 +533,29 @@ impl GitStore {
         if !force && let Some(refs) = target.repo.fresh_refs(&target.fingerprint, interval) {
             return Ok(refs);
         }
-        let seen = target.repo.seq();
+        let arrived = target.repo.started.load(Ordering::Acquire);
         let guard = target.repo.net.clone().lock_owned().await;
-        if !force
-            && let Some(refs) = target
-                .repo
-                .fresh_refs(&target.fingerprint, interval)
-                .or_else(|| target.repo.refs_since(&target.fingerprint, seen))
-        {
+        // An ls-remote that started after this call arrived is as good as our own, forced or
+        // not; one within the interval only when not forced.
+        let reusable = target
+            .repo
+            .refs_started_after(&target.fingerprint, arrived)
+            .or_else(|| {
+                (!force)
+                    .then(|| target.repo.fresh_refs(&target.fingerprint, interval))
+                    .flatten()
+            });
+        if let Some(refs) = reusable {
             return Ok(refs);
         }
+        let started = target.repo.start();
         let (refs, guard) = self
             .network(target, guard, RequestType::LsRemote, |ctx, _| {
                 ctx.ls_remote()
             })
             .await?;
         // Remember before releasing the lock, so the waiters find the result.
-        let refs = target.repo.remember(target.fingerprint, refs);
+        let refs = target.repo.remember(target.fingerprint, refs, started);
         drop(guard);
         Ok(refs)
     }
@@ -561,6 +598,7 @@ impl GitStore {
         want: Oid,
         extra: Option<String>,
     ) -> Result<bool, GitError> {
+        let started = target.repo.start();
         let result = self
             .network(target, guard, RequestType::Fetch, move |ctx, mirror| {
                 let repo = open_or_init_mirror(mirror, ctx.display)?;
@@ -580,7 +618,7 @@ impl GitStore {
             })
             .await;
         let ((refs, present), guard) = result?;
-        target.repo.remember(target.fingerprint, refs);
+        target.repo.remember(target.fingerprint, refs, started);
         target.repo.fetch_gen.fetch_add(1, Ordering::AcqRel);
         drop(guard);
         Ok(present)

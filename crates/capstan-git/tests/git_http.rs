@@ -760,3 +760,44 @@ async fn one_mirror_per_repository_whatever_the_spelling() -> anyhow::Result<()>
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_fresh_resolve_sees_a_push_at_once_and_concurrent_ones_share_an_ls_remote()
+-> anyhow::Result<()> {
+    let f = fixture(LONG, 4)?;
+    let name = unique_name("capstan-git-fresh");
+    let url = f.env.create_git_repo(&name, &[("a.yaml", "a: 1\n")])?;
+    let first = f.store.resolve_revision(&url, &f.auth, "main").await?;
+    let second = f
+        .env
+        .commit_files(&name, &[("a.yaml", "a: 2\n")], "second")?;
+    // Within the (long) interval a plain resolve answers from memory...
+    assert_eq!(
+        f.store.resolve_revision(&url, &f.auth, "main").await?,
+        first
+    );
+    // ...an explicit refresh does not.
+    assert_eq!(
+        f.store
+            .resolve_revision_fresh(&url, &f.auth, "main")
+            .await?,
+        second
+    );
+    assert_eq!(f.store.stats().ls_remotes, 2);
+    // A storm of refreshes: callers that arrive while one ls-remote runs share the next one.
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, url, auth) = (f.store.clone(), url.clone(), f.auth.clone());
+            tokio::spawn(async move { store.resolve_revision_fresh(&url, &auth, "main").await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await??, second);
+    }
+    let storm = f.store.stats().ls_remotes - 2;
+    assert!(
+        (1..=2).contains(&storm),
+        "{storm} ls-remotes for 20 refreshes"
+    );
+    Ok(())
+}

@@ -155,12 +155,14 @@ impl RepoService {
         if !no_revision_cache && let Some(sha) = self.inner.cache.get::<String>(&key).await {
             return Ok(sha);
         }
-        let sha = self
-            .inner
-            .git
-            .resolve_revision(url, auth, revision)
-            .await
-            .map_err(git_status)?;
+        // Bypassing the revision cache (an explicit refresh) also means a fresh ls-remote.
+        let git = &self.inner.git;
+        let sha = if no_revision_cache {
+            git.resolve_revision_fresh(url, auth, revision).await
+        } else {
+            git.resolve_revision(url, auth, revision).await
+        }
+        .map_err(git_status)?;
         self.inner
             .cache
             .set(&key, &sha, self.inner.settings.revision_cache_ttl)
