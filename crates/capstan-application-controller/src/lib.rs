@@ -86,10 +86,9 @@ pub async fn run(
         move || {
             let current = settings.borrow();
             for cluster in clusters.all() {
-                cluster.live.set_tracking(
-                    current.cm.resource_tracking_method,
-                    &current.cm.instance_label_key,
-                );
+                cluster
+                    .live
+                    .set_tracking(tracking::Tracking::from_settings(&current.cm));
             }
         }
     };

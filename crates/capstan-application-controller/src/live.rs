@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use capstan_types::settings::TrackingMethod;
 use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::discovery::{ApiCapabilities, Discovery, Scope};
@@ -89,7 +88,7 @@ struct Shared {
     /// Apps monitoring orphaned resources, by destination namespace: any top-level object
     /// appearing or going there wakes them.
     orphan_watchers: Mutex<HashMap<String, BTreeSet<String>>>,
-    tracking: RwLock<(TrackingMethod, String)>,
+    tracking: RwLock<tracking::Tracking>,
     trigger: Trigger,
 }
 
@@ -132,10 +131,7 @@ impl LiveCache {
             shared: Arc::new(Shared {
                 desired_index: Mutex::new(HashMap::new()),
                 orphan_watchers: Mutex::new(HashMap::new()),
-                tracking: RwLock::new((
-                    TrackingMethod::default(),
-                    "app.kubernetes.io/instance".into(),
-                )),
+                tracking: RwLock::new(tracking::Tracking::default()),
                 trigger,
             }),
         })
@@ -146,10 +142,10 @@ impl LiveCache {
         self.client.clone()
     }
 
-    /// Sets the tracking method and instance label key from argocd-cm.
-    pub fn set_tracking(&self, method: TrackingMethod, label_key: &str) {
-        if let Ok(mut tracking) = self.shared.tracking.write() {
-            *tracking = (method, label_key.to_owned());
+    /// Sets how objects are tracked (from argocd-cm).
+    pub fn set_tracking(&self, tracking: tracking::Tracking) {
+        if let Ok(mut current) = self.shared.tracking.write() {
+            *current = tracking;
         }
     }
 
@@ -229,14 +225,16 @@ impl LiveCache {
             .get_or_try_init(|| async {
                 let failed = async {
                     loop {
+                        // Give a watch that is about to succeed its chance first.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                         if let Some(error) = watch.error.lock().expect("watch error lock").clone() {
                             return error;
                         }
-                        tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 };
                 let start_failure = |e: String| LiveError::WatchStart(kind.resource.kind.clone(), e);
                 tokio::select! {
+                    biased;
                     ready = tokio::time::timeout(Duration::from_secs(30), watch.store.wait_until_ready()) => ready
                         .map_err(|_| start_failure("timed out".into()))?
                         .map_err(|e| start_failure(e.to_string())),
@@ -421,7 +419,7 @@ impl LiveCache {
 
     /// Every live object of the watched kinds that `app` tracks (by annotation or label).
     pub fn tracked_by(&self, app: &str) -> Vec<(ObjectKey, Arc<DynamicObject>)> {
-        let (method, label_key) = self.shared.tracking.read().expect("tracking lock").clone();
+        let tracking = self.shared.tracking.read().expect("tracking lock").clone();
         let watches: Vec<_> = self
             .watches
             .lock()
@@ -432,9 +430,7 @@ impl LiveCache {
         let mut out = Vec::new();
         for (group, kind, store) in watches {
             for obj in store.state() {
-                let owner = tracking::tracked_app(
-                    method,
-                    &label_key,
+                let owner = tracking.tracked_app(
                     obj.metadata.annotations.as_ref(),
                     obj.metadata.labels.as_ref(),
                 );
@@ -562,10 +558,7 @@ impl Shared {
             .get(key)
             .cloned()
             .unwrap_or_default();
-        let (method, label_key) = self.tracking.read().expect("tracking lock").clone();
-        let tracked = tracking::tracked_app(
-            method,
-            &label_key,
+        let tracked = self.tracking.read().expect("tracking lock").tracked_app(
             obj.metadata.annotations.as_ref(),
             obj.metadata.labels.as_ref(),
         );

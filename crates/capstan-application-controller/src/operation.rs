@@ -62,6 +62,9 @@ pub struct Executor<'a> {
     pub timeout: Duration,
     /// The app's instance name, for the tracking metadata set on every applied object.
     pub instance: String,
+    /// The destination namespace `CreateNamespace=true` creates: never marked as the app's
+    /// (as in Argo CD), so it is never pruned with the app's objects.
+    pub managed_namespace: Option<String>,
 }
 
 impl std::fmt::Debug for Executor<'_> {
@@ -111,10 +114,11 @@ fn done_tasks(state: &OperationState) -> BTreeSet<(ResourceKey, capstan_sync::Sy
                 r.status,
                 Some(ResultCode::Synced | ResultCode::Pruned | ResultCode::PruneSkipped)
             );
-            let hook_done = r.hook_type.is_some()
-                && r.hook_phase
-                    .as_ref()
-                    .is_some_and(OperationPhase::is_completed);
+            // A hook is done once created (any recorded phase): its completion is awaited by
+            // the wait on its step (`waiting_on`) before the next step starts. Counting only
+            // completed hooks re-ran (re-applied, or with BeforeHookCreation deleted and
+            // re-created) a running hook on every look, and never waited for it.
+            let hook_done = r.hook_type.is_some() && r.hook_phase.is_some();
             applied || hook_done
         })
         .map(|r| {
@@ -277,7 +281,8 @@ impl Executor<'_> {
                     .steps
                     .last()
                     .filter(|s| s.tasks.iter().any(Task::is_hook));
-                if let Some(waiting) = self.waiting_on(state, last).await {
+                // (A dry run created nothing to wait for.)
+                if !dry_run && let Some(waiting) = self.waiting_on(state, last).await {
                     return self.wait_or_time_out(app, state, plan, waiting).await;
                 }
                 self.finish_hooks(state, plan, true).await;
@@ -299,7 +304,8 @@ impl Executor<'_> {
                 .iter()
                 .take_while(|s| (s.phase, s.wave) != (step.phase, step.wave))
                 .last();
-            if let Some(waiting) = self.waiting_on(state, previous).await {
+            // (A dry run created nothing: waiting for its objects to appear never ended.)
+            if !dry_run && let Some(waiting) = self.waiting_on(state, previous).await {
                 return self.wait_or_time_out(app, state, plan, waiting).await;
             }
             // Apply and prune the step's pending tasks: prunes first, then applies in order.
@@ -350,13 +356,18 @@ impl Executor<'_> {
             let Some(info) = self.kind_info(&apply.object).await else {
                 continue;
             };
-            let live = self
+            let live = match self
                 .live
                 .get(&info, &task.key.namespace, &task.key.name)
                 .await
-                .ok()
-                .flatten()
-                .and_then(|o| serde_json::to_value(o.as_ref()).ok());
+            {
+                Ok(live) => live.and_then(|o| serde_json::to_value(o.as_ref()).ok()),
+                Err(e) => {
+                    waiting
+                        .get_or_insert_with(|| format!("{}/{}: {e}", task.key.kind, task.key.name));
+                    continue;
+                }
+            };
             let applied_generation = result_of(state, task).and_then(|r| {
                 r.message
                     .strip_prefix("generation ")
@@ -393,7 +404,9 @@ impl Executor<'_> {
                         r.message = h.message.clone();
                     }
                 }
-                if phase == OperationPhase::Running {
+                // A failed hook holds the step too, so that `wait_or_time_out` fails the
+                // operation (without this the next step started after a failed hook).
+                if matches!(phase, OperationPhase::Running | OperationPhase::Failed) {
                     waiting.get_or_insert_with(|| {
                         format!(
                             "{} hook {}/{} to complete",
@@ -726,12 +739,14 @@ impl Executor<'_> {
         result.version = version_of(&info);
         let api = self.api(&info, &task.key.namespace);
         let mut object = apply.object.clone();
-        crate::tracking::set_tracking(
-            &mut object,
-            self.settings.cm.resource_tracking_method,
-            &self.settings.cm.instance_label_key,
-            &self.instance,
-        );
+        default_port_protocols(&mut object);
+        let created_namespace = task.key.kind == "Namespace"
+            && task.key.group.is_empty()
+            && self.managed_namespace.as_deref() == Some(task.key.name.as_str());
+        if !created_namespace {
+            crate::tracking::Tracking::from_settings(&self.settings.cm)
+                .mark(&mut object, &self.instance);
+        }
         if let Some(meta) = object["metadata"].as_object_mut() {
             for field in [
                 "resourceVersion",
@@ -804,6 +819,37 @@ impl Executor<'_> {
                     kube::Error::Api(status) => status.message,
                     other => other.to_string(),
                 };
+            }
+        }
+    }
+}
+
+/// Sets `protocol: TCP` on Service and container ports that leave it out. It is the API
+/// server's default, but also part of those lists' merge keys: API servers before 1.26 reject a
+/// server-side apply whose port has no protocol, which a client-side apply (Argo CD's default)
+/// accepts.
+fn default_port_protocols(object: &mut Value) {
+    let default = |ports: &mut Value| {
+        for port in ports.as_array_mut().into_iter().flatten() {
+            if port.is_object() && port.get("protocol").is_none() {
+                port["protocol"] = json!("TCP");
+            }
+        }
+    };
+    if object["kind"] == "Service" && object["apiVersion"] == "v1" {
+        default(&mut object["spec"]["ports"]);
+    }
+    let pod_spec = match object["kind"].as_str() {
+        Some("Pod") => object.get_mut("spec"),
+        Some("CronJob") => object.pointer_mut("/spec/jobTemplate/spec/template/spec"),
+        _ => object.pointer_mut("/spec/template/spec"),
+    };
+    if let Some(spec) = pod_spec {
+        for list in ["containers", "initContainers"] {
+            for container in spec[list].as_array_mut().into_iter().flatten() {
+                if let Some(ports) = container.get_mut("ports") {
+                    default(ports);
+                }
             }
         }
     }
@@ -1015,5 +1061,49 @@ pub fn start(operation: &Operation, retry_count: i64) -> OperationState {
         started_at: Some(now()),
         retry_count,
         ..OperationState::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_protocols_default_to_tcp() {
+        let cases = [
+            (
+                json!({"apiVersion": "v1", "kind": "Service", "spec": {"ports": [{"port": 80}, {"port": 53, "protocol": "UDP"}]}}),
+                "/spec/ports",
+                vec!["TCP", "UDP"],
+            ),
+            (
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template": {"spec": {"containers": [{"name": "a", "ports": [{"containerPort": 8080}]}]}}}}),
+                "/spec/template/spec/containers/0/ports",
+                vec!["TCP"],
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "Pod", "spec": {"initContainers": [{"name": "a", "ports": [{"containerPort": 1, "protocol": "SCTP"}]}]}}),
+                "/spec/initContainers/0/ports",
+                vec!["SCTP"],
+            ),
+        ];
+        for (mut object, pointer, expected) in cases {
+            default_port_protocols(&mut object);
+            let protocols: Vec<&str> = object
+                .pointer(pointer)
+                .and_then(Value::as_array)
+                .unwrap()
+                .iter()
+                .map(|p| p["protocol"].as_str().unwrap())
+                .collect();
+            assert_eq!(protocols, expected, "{pointer}");
+        }
+        // Objects without ports are left alone.
+        let mut cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"}});
+        default_port_protocols(&mut cm);
+        assert_eq!(
+            cm,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"}})
+        );
     }
 }

@@ -168,11 +168,7 @@ const RESOURCES_FINALIZERS: &[&str] = &[
 
 /// Cascading deletion: with a resources finalizer, deletes every object the app tracks and
 /// removes the finalizer once they are gone; without one the app simply goes.
-async fn delete_resources(
-    app: &Application,
-    ctx: &Context,
-    input: Option<&SyncInput>,
-) -> Result<Action, ReconcileError> {
+async fn delete_resources(app: &Application, ctx: &Context) -> Result<Action, ReconcileError> {
     let finalizers = app.finalizers();
     let Some(finalizer) = finalizers
         .iter()
@@ -182,12 +178,31 @@ async fn delete_resources(
     };
     let name = app.name_any();
     let namespace = app.namespace().unwrap_or_default();
-    let Some(input) = input else {
-        // Without a comparison the tracked objects are unknown: try again.
-        return Ok(Action::requeue(Duration::from_secs(5)));
-    };
     let instance = tracking::instance_name(&namespace, &name, &ctx.namespace);
-    let live = &input.cluster.live;
+    // Deletion must not depend on a comparison (its project may be gone already, deleted by
+    // the same cascade): only the destination and the tracked objects matter.
+    let cluster = match ctx.clusters.resolve(&app.spec.destination) {
+        Ok(cluster) => Some(cluster),
+        Err(why) => {
+            tracing::warn!(app = %name, "deleting without cascade: {why}");
+            None
+        }
+    };
+    let Some(cluster) = cluster else {
+        return remove_finalizer(app, ctx, finalizer).await;
+    };
+    let live = &cluster.live;
+    // Watch the kinds the app last listed, so objects of every kind it managed are found.
+    for r in app.status.iter().flat_map(|s| &s.resources) {
+        let api_version = if r.group.is_empty() {
+            r.version.clone()
+        } else {
+            format!("{}/{}", r.group, r.version)
+        };
+        if let Ok(info) = live.resolve(&api_version, &r.kind).await {
+            let _ = live.watch(&info).await;
+        }
+    }
     let propagation = if finalizer.ends_with("/background") {
         kube::api::PropagationPolicy::Background
     } else {
@@ -221,7 +236,22 @@ async fn delete_resources(
     if !remaining.is_empty() {
         return Ok(Action::requeue(Duration::from_secs(2)));
     }
-    let kept: Vec<&String> = finalizers.iter().filter(|f| *f != finalizer).collect();
+    remove_finalizer(app, ctx, finalizer).await
+}
+
+/// Removes one finalizer from the app (it may then go).
+async fn remove_finalizer(
+    app: &Application,
+    ctx: &Context,
+    finalizer: &str,
+) -> Result<Action, ReconcileError> {
+    let name = app.name_any();
+    let namespace = app.namespace().unwrap_or_default();
+    let kept: Vec<&String> = app
+        .finalizers()
+        .iter()
+        .filter(|f| *f != finalizer)
+        .collect();
     let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &namespace);
     let patched = apps
         .patch(
@@ -239,6 +269,9 @@ async fn delete_resources(
 async fn process_operation(
     app: &Application,
     status: &mut ApplicationStatus,
+    // The generation the last status described: writing `operation` bumps the generation, so
+    // an unchanged one means this request is the one the recorded state finished.
+    described_generation: Option<i64>,
     ctx: &Context,
     settings: &Settings,
     input: Option<&SyncInput>,
@@ -273,8 +306,13 @@ async fn process_operation(
     };
     let same = |s: &capstan_types::application::OperationState| s.operation == operation;
     match status.operation_state.as_ref() {
-        // Finished, but the request was not cleared (a restart in between): clear it now.
-        Some(s) if same(s) && s.phase.as_ref().is_some_and(OperationPhase::is_completed) => {
+        // Finished, but the request was not cleared (a restart in between): clear it now. An
+        // identical request written since has bumped the generation and runs anew.
+        Some(s)
+            if same(s)
+                && s.phase.as_ref().is_some_and(OperationPhase::is_completed)
+                && described_generation == app.metadata.generation =>
+        {
             actions.clear_operation = true;
             return actions;
         }
@@ -400,6 +438,7 @@ async fn process_operation(
             &app.name_any(),
             &ctx.namespace,
         ),
+        managed_namespace: creates_namespace(app, &targets),
     };
     let outcome = executor.advance(app, state, &plan).await;
     ctx.metrics.sync_progress(app, state);
@@ -410,6 +449,20 @@ async fn process_operation(
     actions.requeue = outcome.requeue;
     actions.clear_operation = outcome.clear_operation;
     actions
+}
+
+/// The destination namespace `CreateNamespace=true` manages, unless Git declares it itself.
+fn creates_namespace(app: &Application, targets: &[SyncTarget]) -> Option<String> {
+    let policy = app.spec.sync_policy.as_ref()?;
+    let namespace = &app.spec.destination.namespace;
+    let declared = targets.iter().any(|t| {
+        t.desired.is_some()
+            && t.key.kind == "Namespace"
+            && t.key.group.is_empty()
+            && &t.key.name == namespace
+    });
+    (policy.has_sync_option("CreateNamespace", "true") && !namespace.is_empty() && !declared)
+        .then(|| namespace.clone())
 }
 
 /// Whether the project's sync windows allow a sync now (`Err` says which window blocks).
@@ -440,6 +493,27 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
     let started = std::time::Instant::now();
     let queue_key = format!("{}/{}", app.namespace().unwrap_or_default(), app.name_any());
     ctx.metrics.queue.started(&queue_key);
+    // An operation step must start from the status the previous step wrote. The cached app can
+    // lag behind that write (a live object's change wakes the app before the app's own watch
+    // event arrives), and a stale `operationState` re-runs finished tasks — re-applying
+    // resources, or deleting and re-creating BeforeHookCreation hooks. Argo CD reads the app
+    // fresh before processing an operation for the same reason.
+    let app = if app.operation.is_some() {
+        let apps: Api<Application> =
+            Api::namespaced(ctx.client.clone(), &app.namespace().unwrap_or_default());
+        let fresh = apps.get(&app.name_any()).await;
+        ctx.metrics.k8s_request("get", "Application", &fresh);
+        match fresh {
+            Ok(fresh) => Arc::new(fresh),
+            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Action::await_change()),
+            Err(e) => {
+                tracing::warn!("reading the app before its operation: {e}");
+                return Ok(Action::requeue(Duration::from_secs(2)));
+            }
+        }
+    } else {
+        app
+    };
     let settings = ctx.settings.borrow().clone();
     let refresh = app.annotations().get(REFRESH_ANNOTATION).cloned();
     let hard = refresh.as_deref() == Some("hard")
@@ -477,11 +551,12 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
     let name_for_ops = app.name_any();
     let ops = if app.metadata.deletion_timestamp.is_some() {
         // Being deleted: cascade per the resources finalizer, then let it go.
-        return delete_resources(&app, &ctx, sync_input.as_ref()).await;
+        return delete_resources(&app, &ctx).await;
     } else {
         Box::pin(process_operation(
             &app,
             &mut status,
+            old.observed_generation,
             &ctx,
             &settings,
             sync_input.as_ref(),
@@ -749,7 +824,9 @@ pub(crate) async fn compare(
         }),
         revision: revision.to_owned(),
         no_cache: hard_refresh,
-        no_revision_cache: hard_refresh,
+        // Any explicit refresh resolves the revision afresh (Argo CD's
+        // CompareWithLatestForceResolve): a refresh after a push must see the push.
+        no_revision_cache: hard_refresh || app.annotations().contains_key(REFRESH_ANNOTATION),
         app_label_key: settings.cm.instance_label_key.clone(),
         app_name: instance.clone(),
         namespace: destination.namespace.clone(),
@@ -999,13 +1076,12 @@ pub(crate) async fn compare(
             Ok(()) => {
                 let candidates = cache.objects_in_namespace(&destination.namespace);
                 let tracked = |obj: &kube::api::DynamicObject| {
-                    tracking::tracked_app(
-                        settings.cm.resource_tracking_method,
-                        &settings.cm.instance_label_key,
-                        obj.metadata.annotations.as_ref(),
-                        obj.metadata.labels.as_ref(),
-                    )
-                    .is_some()
+                    tracking::Tracking::from_settings(&settings.cm)
+                        .tracked_app(
+                            obj.metadata.annotations.as_ref(),
+                            obj.metadata.labels.as_ref(),
+                        )
+                        .is_some()
                 };
                 let permitted =
                     |group: &str, kind: &str| project.is_group_kind_permitted(group, kind, true);
@@ -1040,6 +1116,17 @@ pub(crate) async fn compare(
         let live = serde_json::to_value(obj.as_ref()).unwrap_or_default();
         if capstan_sync::is_hook(&live) {
             continue; // a hook of an earlier sync: its delete policy decides, not pruning
+        }
+        let created_namespace = key.kind == "Namespace"
+            && key.group.is_empty()
+            && key.name == destination.namespace
+            && app
+                .spec
+                .sync_policy
+                .as_ref()
+                .is_some_and(|p| p.has_sync_option("CreateNamespace", "true"));
+        if created_namespace {
+            continue; // CreateNamespace's namespace is never pruned with the app's objects
         }
         let api_version = obj
             .types
@@ -1108,9 +1195,7 @@ fn tracked_by(live: &Value, settings: &Settings) -> Option<String> {
     let map = |v: &Value| {
         serde_json::from_value::<std::collections::BTreeMap<String, String>>(v.clone()).ok()
     };
-    tracking::tracked_app(
-        settings.cm.resource_tracking_method,
-        &settings.cm.instance_label_key,
+    tracking::Tracking::from_settings(&settings.cm).tracked_app(
         map(&live["metadata"]["annotations"]).as_ref(),
         map(&live["metadata"]["labels"]).as_ref(),
     )

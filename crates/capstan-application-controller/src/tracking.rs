@@ -55,6 +55,60 @@ pub fn set_tracking(
     }
 }
 
+/// The annotation naming the installation that manages an object (`installationID`).
+pub const INSTALLATION_ID_ANNOTATION: &str = "argocd.argoproj.io/installation-id";
+
+/// How this installation tracks objects: method, label key and installation id, from argocd-cm.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tracking {
+    /// `application.resourceTrackingMethod`.
+    pub method: TrackingMethod,
+    /// `application.instanceLabelKey`.
+    pub label_key: String,
+    /// `installationID`: objects marked with another installation's id are not ours.
+    pub installation_id: Option<String>,
+}
+
+impl Default for Tracking {
+    fn default() -> Self {
+        Self::from_settings(&capstan_types::settings::ArgoCdSettings::default())
+    }
+}
+
+impl Tracking {
+    /// The tracking of these settings.
+    pub fn from_settings(cm: &capstan_types::settings::ArgoCdSettings) -> Self {
+        Self {
+            method: cm.resource_tracking_method,
+            label_key: cm.instance_label_key.clone(),
+            installation_id: cm.installation_id.clone(),
+        }
+    }
+
+    /// The app (instance name) an object belongs to, if it belongs to this installation.
+    pub fn tracked_app(
+        &self,
+        annotations: Option<&BTreeMap<String, String>>,
+        labels: Option<&BTreeMap<String, String>>,
+    ) -> Option<String> {
+        if let Some(id) = &self.installation_id
+            && annotations.and_then(|a| a.get(INSTALLATION_ID_ANNOTATION)) != Some(id)
+        {
+            return None;
+        }
+        tracked_app(self.method, &self.label_key, annotations, labels)
+    }
+
+    /// Marks `object` as managed by `app` of this installation.
+    pub fn mark(&self, object: &mut serde_json::Value, app: &str) {
+        set_tracking(object, self.method, &self.label_key, app);
+        if let Some(id) = &self.installation_id {
+            object["metadata"]["annotations"][INSTALLATION_ID_ANNOTATION] =
+                serde_json::Value::String(id.clone());
+        }
+    }
+}
+
 /// The app name an object is tracked by, from its annotations and labels.
 pub fn tracked_app(
     method: TrackingMethod,
@@ -89,6 +143,43 @@ pub fn instance_name(app_namespace: &str, app_name: &str, control_plane_namespac
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn installations_only_see_their_own_objects() {
+        let ours = Tracking {
+            installation_id: Some("blue".into()),
+            ..Tracking::default()
+        };
+        let theirs = Tracking {
+            installation_id: Some("green".into()),
+            ..Tracking::default()
+        };
+        let unset = Tracking::default();
+        let mut obj = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "n"}});
+        ours.mark(&mut obj, "shop");
+        let annotations: BTreeMap<String, String> =
+            serde_json::from_value(obj["metadata"]["annotations"].clone()).unwrap();
+        let cases = [
+            (&ours, Some("shop")),
+            (&theirs, None),
+            (&unset, Some("shop")),
+        ];
+        for (tracking, expected) in cases {
+            assert_eq!(
+                tracking.tracked_app(Some(&annotations), None).as_deref(),
+                expected,
+                "{tracking:?}"
+            );
+        }
+        // An installation with an id does not claim unmarked objects.
+        let mut plain = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "n"}});
+        unset.mark(&mut plain, "shop");
+        let annotations: BTreeMap<String, String> =
+            serde_json::from_value(plain["metadata"]["annotations"].clone()).unwrap();
+        assert_eq!(ours.tracked_app(Some(&annotations), None), None);
+    }
 
     #[test]
     fn set_tracking_marks_objects_per_method() {

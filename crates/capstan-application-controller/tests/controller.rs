@@ -220,8 +220,9 @@ async fn objects_of_a_kind_git_dropped_still_require_pruning_after_a_restart() -
     let app = capstan_e2e::unique_name("prune-kinds");
     let object = |kind: &str, name: &str| {
         format!(
-            "apiVersion: v1\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: {ns}\n  annotations:\n    argocd.argoproj.io/tracking-id: {app}:/{kind}:{ns}/{name}\n",
-            ns = dest.name
+            "apiVersion: v1\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: {ns}\n  annotations:\n    argocd.argoproj.io/tracking-id: {app}:/{kind}:{ns}/{name}\n    argocd.argoproj.io/installation-id: {installation}\n",
+            ns = dest.name,
+            installation = h.control.name
         )
     };
     let (cm, sa) = (

@@ -397,3 +397,56 @@ spec:
     assert!(cm.trim().is_empty(), "{cm}");
     Ok(())
 }
+
+#[tokio::test]
+async fn create_namespace_creates_the_destination_with_its_metadata() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let repo = h.env.create_git_repo(
+        &capstan_e2e::unique_name("create-ns"),
+        &[(
+            "app/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+        )],
+    )?;
+    let namespace = capstan_e2e::unique_name("created");
+    let name = capstan_e2e::unique_name("create-ns");
+    h.create_directory_app(
+        &name,
+        &repo,
+        "app",
+        &namespace,
+        json!({"syncPolicy": {
+            "syncOptions": ["CreateNamespace=true"],
+            "managedNamespaceMetadata": {"labels": {"team": "payments"}},
+        }}),
+    )
+    .await?;
+    h.wait_for(&name, "compared", |a| sync_status(a).is_some())
+        .await?;
+    request_sync(&h, &name, json!({})).await?;
+    let result = h
+        .wait_for(&name, "synced", |a| {
+            phase(a).is_some_and(|p| p.is_completed())
+        })
+        .await;
+    let label = h.kubectl(
+        &[
+            "get",
+            "namespace",
+            &namespace,
+            "-o",
+            "jsonpath={.metadata.labels.team}",
+        ],
+        None,
+    );
+    let _ = h.kubectl(&["delete", "namespace", &namespace, "--wait=false"], None);
+    let app = result?;
+    assert_eq!(
+        phase(&app),
+        Some(OperationPhase::Succeeded),
+        "{}",
+        op_message(&app)
+    );
+    assert_eq!(label?, "payments");
+    Ok(())
+}

@@ -36,6 +36,44 @@ pub struct Harness {
     pub cache: Option<capstan_cache::Cache>,
 }
 
+impl Drop for Harness {
+    /// Apps keep their resources finalizer: with no controller left to honour it, the control
+    /// namespace would never finish deleting. Drop the finalizers first (best effort).
+    fn drop(&mut self) {
+        self.stop_controller();
+        if std::env::var_os("CAPSTAN_E2E_KEEP_NAMESPACES").is_some() {
+            return;
+        }
+        let names = self
+            .kubectl(
+                &[
+                    "-n",
+                    &self.control.name,
+                    "get",
+                    "applications",
+                    "-o",
+                    "name",
+                ],
+                None,
+            )
+            .unwrap_or_default();
+        for name in names.lines().filter(|l| !l.is_empty()) {
+            let _ = self.kubectl(
+                &[
+                    "-n",
+                    &self.control.name,
+                    "patch",
+                    name,
+                    "--type=merge",
+                    "-p",
+                    r#"{"metadata":{"finalizers":null}}"#,
+                ],
+                None,
+            );
+        }
+    }
+}
+
 impl Harness {
     /// Starts with an `argocd-cm` holding only `timeout.reconciliation: "0"`.
     pub async fn start() -> anyhow::Result<Self> {
@@ -53,12 +91,26 @@ impl Harness {
         cm: BTreeMap<String, String>,
         cache: Option<capstan_cache::Cache>,
     ) -> anyhow::Result<Self> {
+        // CAPSTAN_TEST_LOG=<filter> shows the components' logs in the test output.
+        if let Ok(filter) = std::env::var("CAPSTAN_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         let mut cm_data = cm;
         cm_data.insert("timeout.reconciliation".into(), "0".into());
+        // Every harness is its own installation on the shared test cluster: without an id, apps
+        // of the same name in two harnesses (or runs) would claim — and prune — each other's
+        // objects, exactly as two Argo CD instances would.
+
         let env = TestEnv::from_env()?;
         let client = env.kube_client().await?;
         install_crds(&client).await?;
         let control = env.unique_namespace("control").await?;
+        cm_data
+            .entry("installationID".into())
+            .or_insert_with(|| control.name.clone());
         env.create_git_creds_secret(&control.name).await?;
         // Periodic reconciles off: everything below must be driven by watches.
         Api::<ConfigMap>::namespaced(client.clone(), &control.name)
@@ -323,6 +375,11 @@ impl Harness {
             .collect()
     }
 
+    /// The kubectl executable.
+    pub fn kubectl_path(&self) -> std::path::PathBuf {
+        self.env.kubectl().to_path_buf()
+    }
+
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> anyhow::Result<String> {
         use std::io::Write;
         let mut child = Command::new(self.env.kubectl())
@@ -406,4 +463,61 @@ impl Drop for ClusterObject {
             ])
             .output();
     }
+}
+
+/// The seed-like example repository as a user would publish it for this harness: the
+/// placeholder repo URL replaced by the test Git server's, Argo CD's `argocd` namespace by the
+/// harness's control-plane namespace, and every `<service>-api-<env>` name (apps and their
+/// namespaces) prefixed with `prefix` so runs never share objects.
+pub fn publish_seed_examples(
+    env: &TestEnv,
+    control_namespace: &str,
+    prefix: &str,
+) -> anyhow::Result<SeedRepo> {
+    let examples =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/k8s-manifests");
+    let name = capstan_e2e::unique_name("seed");
+    let url = env.git_repo_url(&name);
+    let files: Vec<(String, String)> = capstan_e2e::read_tree(&examples)?
+        .into_iter()
+        .map(|(path, content)| {
+            (
+                path,
+                rewrite_seed(&content, &url, control_namespace, prefix),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    env.create_git_repo(&name, &refs)?;
+    Ok(SeedRepo { name, url, files })
+}
+
+/// A published copy of the seed-like examples.
+pub struct SeedRepo {
+    /// Repository name on the test Git server.
+    pub name: String,
+    /// Its URL.
+    pub url: String,
+    /// The rewritten files, (path, content).
+    pub files: Vec<(String, String)>,
+}
+
+/// See [`publish_seed_examples`].
+pub fn rewrite_seed(content: &str, url: &str, control_namespace: &str, prefix: &str) -> String {
+    let mut out = content
+        .replace("http://git.capstan.local/k8s-manifests.git", url)
+        .replace(
+            "namespace: argocd\n",
+            &format!("namespace: {control_namespace}\n"),
+        );
+    for service in ["users", "orders", "products"] {
+        for stage in ["dev", "staging", "prod"] {
+            let old = format!("{service}-api-{stage}");
+            out = out.replace(&old, &format!("{prefix}-{old}"));
+        }
+    }
+    out
 }

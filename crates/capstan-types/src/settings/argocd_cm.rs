@@ -24,6 +24,10 @@ pub mod keys {
     pub const RESOURCE_TRACKING_METHOD: &str = "application.resourceTrackingMethod";
     /// Label used by `label` tracking (default `app.kubernetes.io/instance`).
     pub const INSTANCE_LABEL_KEY: &str = "application.instanceLabelKey";
+    /// Identifies this installation among several managing one cluster: set on every managed
+    /// object (`argocd.argoproj.io/installation-id`); objects of another installation are not
+    /// this one's.
+    pub const INSTALLATION_ID: &str = "installationID";
     /// Legacy resource customizations: one YAML map keyed by `group/Kind`.
     pub const RESOURCE_CUSTOMIZATIONS: &str = "resource.customizations";
     /// Resources never watched (YAML list of `{apiGroups, kinds, clusters}`).
@@ -343,6 +347,8 @@ pub struct ArgoCdSettings {
     pub resource_tracking_method: TrackingMethod,
     /// `application.instanceLabelKey` (default `app.kubernetes.io/instance`).
     pub instance_label_key: String,
+    /// `installationID`: set when several installations manage one cluster.
+    pub installation_id: Option<String>,
     /// Resource customizations from both the legacy and the per-key forms, by group/kind.
     pub resource_customizations: BTreeMap<GroupKindPattern, ResourceCustomization>,
     /// `resource.exclusions` as written (Capstan's built-in exclusions are not included).
@@ -427,6 +433,7 @@ impl Default for ArgoCdSettings {
             hard_reconciliation_timeout: Duration::ZERO,
             resource_tracking_method: TrackingMethod::default(),
             instance_label_key: DEFAULT_INSTANCE_LABEL_KEY.to_owned(),
+            installation_id: None,
             resource_customizations: BTreeMap::new(),
             resource_exclusions: Vec::new(),
             resource_inclusions: Vec::new(),
@@ -483,6 +490,7 @@ impl ArgoCdSettings {
         if let Some(label) = text(keys::INSTANCE_LABEL_KEY) {
             settings.instance_label_key = label.to_owned();
         }
+        settings.installation_id = text(keys::INSTALLATION_ID).map(str::to_owned);
         settings.resource_customizations = resource_customizations(data)?;
         if let Some(value) = text(keys::RESOURCE_EXCLUSIONS) {
             settings.resource_exclusions = parse_yaml(ARGOCD_CM, keys::RESOURCE_EXCLUSIONS, value)?;
