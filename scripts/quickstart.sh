@@ -4,9 +4,9 @@
 # k8s-manifests), Capstan's CRDs and settings, the repository Secret, the AppProject and the
 # App of Apps.
 #
-# Status: Capstan's components are being built (see README.md). Until the application
-# controller exists this prepares everything it will act on and stops there; the components
-# are added to this script as they land.
+# Then it starts capstan-repo-server and capstan-application-controller, applies the root
+# Application and prints every app's sync and health as they converge. The api-server,
+# auth-gateway and dashboard join as they land (see README.md).
 #
 # Knobs: TESTENV_DIR (default <repo>/.testenv); `scripts/quickstart.sh down` stops everything.
 set -euo pipefail
@@ -65,6 +65,9 @@ data:
   timeout.reconciliation: "180s"
   timeout.hard.reconciliation: "0"
   application.resourceTrackingMethod: "annotation"
+  # This local cluster also hosts the test suite's controllers: an installation id keeps each
+  # installation's objects its own (as with several Argo CD instances on one cluster).
+  installationID: "capstan-quickstart"
 ---
 apiVersion: v1
 kind: Secret
@@ -104,21 +107,62 @@ echo $! > "$TESTENV_DIR/capstan-application-controller.pid"
 for _ in $(seq 1 100); do curl -fs "http://$CONTROLLER_ADMIN/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fs "http://$CONTROLLER_ADMIN/readyz" >/dev/null || { tail -20 "$TESTENV_DIR/capstan-application-controller.log" >&2; exit 1; }
 
-step "applying the App of Apps (argocd/root-app.yaml)"
+step "applying the App of Apps (argocd/root-app.yaml); watching the apps converge"
 k apply -f "$WORK/argocd/root-app.yaml" >/dev/null
-for _ in $(seq 1 50); do
-  [ -n "$(k -n argocd get application root-app -o jsonpath='{.status.sync.status}' 2>/dev/null)" ] && break
-  sleep 0.2
+# Print every app's sync, health and last operation as they change, until the root app and every
+# automated child app are synced (prod is synced by hand, as the guide's strategy table says).
+converged() {
+  k -n argocd get applications.argoproj.io -o json | python3 -c '
+import json, sys
+apps = json.load(sys.stdin)["items"]
+def state(a):
+    s = a.get("status", {})
+    return (s.get("sync", {}).get("status", ""), s.get("health", {}).get("status", ""),
+            (s.get("operationState") or {}).get("phase", ""))
+names = {a["metadata"]["name"] for a in apps}
+ok = "root-app" in names and len(apps) > 1
+for a in apps:
+    sync, health, op = state(a)
+    automated = bool((a["spec"].get("syncPolicy") or {}).get("automated"))
+    if automated and (sync != "Synced" or op != "Succeeded"):
+        ok = False
+    if not automated and not sync:
+        ok = False
+sys.exit(0 if ok else 1)'
+}
+table() {
+  k -n argocd get applications.argoproj.io --sort-by=.metadata.name \
+    -o custom-columns='APPLICATION:.metadata.name,SYNC:.status.sync.status,HEALTH:.status.health.status,LAST OPERATION:.status.operationState.phase,REVISION:.status.sync.revision' 2>/dev/null \
+    | sed -E 's/([0-9a-f]{7})[0-9a-f]{33}/\1/'
+}
+LAST=""
+DEADLINE=$(( $(date +%s) + ${QUICKSTART_TIMEOUT:-300} ))
+while :; do
+  NOW_TABLE=$(table)
+  if [ "$NOW_TABLE" != "$LAST" ]; then
+    printf '\n--- %ss ---\n%s\n' "$(( $(date +%s) - T0 ))" "$NOW_TABLE"
+    LAST=$NOW_TABLE
+  fi
+  converged && break
+  if [ "$(date +%s)" -gt "$DEADLINE" ]; then
+    echo "quickstart: the apps did not converge in ${QUICKSTART_TIMEOUT:-300}s; see $TESTENV_DIR/*.log" >&2
+    exit 1
+  fi
+  sleep 1
 done
-k -n argocd get applications.argoproj.io,appprojects.argoproj.io
+step "converged"
 
 cat <<MSG
 
-Ready: control plane, Redis, $REPO_URL, capstan-repo-server (gRPC $REPO_GRPC, metrics
+Converged: the App of Apps created the AppProject and the child Applications; dev and staging
+were synced automatically (auto-sync, prune, self-heal), prod waits for a manual sync.
+Health stays Progressing where an Ingress waits for a load balancer the local cluster lacks.
+Running: control plane, Redis, $REPO_URL, capstan-repo-server (gRPC $REPO_GRPC, metrics
 http://$REPO_ADMIN/metrics) and capstan-application-controller (metrics
-http://$CONTROLLER_ADMIN/metrics) are running; state and logs in $TESTENV_DIR.
+http://$CONTROLLER_ADMIN/metrics); state and logs in $TESTENV_DIR.
   export KUBECONFIG=$KUBECONFIG
-  kubectl -n argocd get applications -w      # sync and health as the controller sees them
-The controller observes (root-app shows what differs); sync operations, which create the child
-Applications and their workloads, come next. Stop everything with: scripts/quickstart.sh down
+  kubectl -n argocd get applications -w                  # sync and health as they change
+  kubectl -n argocd patch application users-api-prod --type merge \
+    -p '{"operation":{"sync":{},"initiatedBy":{"username":"me"}}}'   # a manual sync of prod
+Stop everything with: scripts/quickstart.sh down
 MSG

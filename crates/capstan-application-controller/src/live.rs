@@ -430,20 +430,19 @@ impl LiveCache {
         let mut out = Vec::new();
         for (group, kind, store) in watches {
             for obj in store.state() {
+                let key = ObjectKey {
+                    group: group.clone(),
+                    kind: kind.clone(),
+                    namespace: obj.namespace().unwrap_or_default(),
+                    name: obj.name_any(),
+                };
                 let owner = tracking.tracked_app(
+                    &key,
                     obj.metadata.annotations.as_ref(),
                     obj.metadata.labels.as_ref(),
                 );
                 if owner.as_deref() == Some(app) {
-                    out.push((
-                        ObjectKey {
-                            group: group.clone(),
-                            kind: kind.clone(),
-                            namespace: obj.namespace().unwrap_or_default(),
-                            name: obj.name_any(),
-                        },
-                        obj,
-                    ));
+                    out.push((key, obj));
                 }
             }
         }
@@ -559,6 +558,7 @@ impl Shared {
             .cloned()
             .unwrap_or_default();
         let tracked = self.tracking.read().expect("tracking lock").tracked_app(
+            key,
             obj.metadata.annotations.as_ref(),
             obj.metadata.labels.as_ref(),
         );

@@ -23,7 +23,7 @@ pub struct OrphanRules<'a> {
     /// cluster administrators' business, never orphans).
     pub permitted: &'a dyn Fn(&str, &str) -> bool,
     /// Whether some Application tracks this object.
-    pub tracked: &'a dyn Fn(&DynamicObject) -> bool,
+    pub tracked: &'a dyn Fn(&ObjectKey, &DynamicObject) -> bool,
     /// The app's own desired objects (listed among its resources, tracked or not).
     pub own: &'a BTreeSet<ObjectKey>,
 }
@@ -61,7 +61,7 @@ pub fn orphaned(
                 && services.contains(key.name.as_str());
             let managed_or_known = owned
                 || rules.own.contains(key)
-                || (rules.tracked)(obj)
+                || (rules.tracked)(key, obj)
                 || is_known_exception(key, obj)
                 || service_endpoints;
             !managed_or_known
@@ -185,7 +185,7 @@ mod tests {
         let rules = OrphanRules {
             settings: &settings,
             permitted: &|_group, kind| kind != "ResourceQuota",
-            tracked: &|obj| {
+            tracked: &|_key, obj| {
                 obj.metadata
                     .annotations
                     .as_ref()

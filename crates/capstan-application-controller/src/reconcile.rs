@@ -947,7 +947,7 @@ pub(crate) async fn compare(
             None => None,
         };
         collect_summary(live.as_ref().unwrap_or(&desired), &mut images, &mut urls);
-        if let Some(other) = live.as_ref().and_then(|l| tracked_by(l, settings))
+        if let Some(other) = live.as_ref().and_then(|l| tracked_by(&key, l, settings))
             && other != instance
         {
             conditions.push((
@@ -1075,9 +1075,10 @@ pub(crate) async fn compare(
         {
             Ok(()) => {
                 let candidates = cache.objects_in_namespace(&destination.namespace);
-                let tracked = |obj: &kube::api::DynamicObject| {
+                let tracked = |key: &ObjectKey, obj: &kube::api::DynamicObject| {
                     tracking::Tracking::from_settings(&settings.cm)
                         .tracked_app(
+                            key,
                             obj.metadata.annotations.as_ref(),
                             obj.metadata.labels.as_ref(),
                         )
@@ -1191,11 +1192,12 @@ pub(crate) async fn compare(
 }
 
 /// The app a live object's tracking metadata names.
-fn tracked_by(live: &Value, settings: &Settings) -> Option<String> {
+fn tracked_by(key: &ObjectKey, live: &Value, settings: &Settings) -> Option<String> {
     let map = |v: &Value| {
         serde_json::from_value::<std::collections::BTreeMap<String, String>>(v.clone()).ok()
     };
     tracking::Tracking::from_settings(&settings.cm).tracked_app(
+        key,
         map(&live["metadata"]["annotations"]).as_ref(),
         map(&live["metadata"]["labels"]).as_ref(),
     )

@@ -85,9 +85,14 @@ impl Tracking {
         }
     }
 
-    /// The app (instance name) an object belongs to, if it belongs to this installation.
+    /// The app (instance name) the object `key` belongs to, if it belongs to this installation.
+    ///
+    /// With annotation tracking the tracking id must also name the object itself, as Argo CD
+    /// checks: Kubernetes copies a Deployment's annotations to its ReplicaSets, and tools copy
+    /// objects, and neither copy belongs to the app.
     pub fn tracked_app(
         &self,
+        key: &crate::live::ObjectKey,
         annotations: Option<&BTreeMap<String, String>>,
         labels: Option<&BTreeMap<String, String>>,
     ) -> Option<String> {
@@ -95,6 +100,13 @@ impl Tracking {
             && annotations.and_then(|a| a.get(INSTALLATION_ID_ANNOTATION)) != Some(id)
         {
             return None;
+        }
+        if self.method != TrackingMethod::Label {
+            let id = annotations?.get(TRACKING_ANNOTATION)?;
+            let expected_suffix =
+                format!(":{}/{}:{}/{}", key.group, key.kind, key.namespace, key.name);
+            let app = id.strip_suffix(&expected_suffix)?;
+            return (!app.is_empty() && !app.contains(':')).then(|| app.to_owned());
         }
         tracked_app(self.method, &self.label_key, annotations, labels)
     }
@@ -160,6 +172,12 @@ mod tests {
         ours.mark(&mut obj, "shop");
         let annotations: BTreeMap<String, String> =
             serde_json::from_value(obj["metadata"]["annotations"].clone()).unwrap();
+        let key = crate::live::ObjectKey {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: "n".into(),
+            name: "c".into(),
+        };
         let cases = [
             (&ours, Some("shop")),
             (&theirs, None),
@@ -167,7 +185,9 @@ mod tests {
         ];
         for (tracking, expected) in cases {
             assert_eq!(
-                tracking.tracked_app(Some(&annotations), None).as_deref(),
+                tracking
+                    .tracked_app(&key, Some(&annotations), None)
+                    .as_deref(),
                 expected,
                 "{tracking:?}"
             );
@@ -178,7 +198,51 @@ mod tests {
         unset.mark(&mut plain, "shop");
         let annotations: BTreeMap<String, String> =
             serde_json::from_value(plain["metadata"]["annotations"].clone()).unwrap();
-        assert_eq!(ours.tracked_app(Some(&annotations), None), None);
+        assert_eq!(ours.tracked_app(&key, Some(&annotations), None), None);
+    }
+
+    #[test]
+    fn a_tracking_id_copied_to_another_object_does_not_track_it() {
+        let tracking = Tracking::default();
+        let id = |v: &str| BTreeMap::from([(TRACKING_ANNOTATION.to_owned(), v.to_owned())]);
+        let key = |group: &str, kind: &str, ns: &str, name: &str| crate::live::ObjectKey {
+            group: group.into(),
+            kind: kind.into(),
+            namespace: ns.into(),
+            name: name.into(),
+        };
+        let deployment = "shop:apps/Deployment:team/web";
+        let cases = [
+            (
+                key("apps", "Deployment", "team", "web"),
+                deployment,
+                Some("shop"),
+            ),
+            // The ReplicaSet the Deployment controller made carries the same annotation.
+            (
+                key("apps", "ReplicaSet", "team", "web-5d4f"),
+                deployment,
+                None,
+            ),
+            (key("apps", "Deployment", "other", "web"), deployment, None),
+            (
+                key("", "Namespace", "", "team"),
+                "shop:/Namespace:/team",
+                Some("shop"),
+            ),
+            (
+                key("apps", "Deployment", "team", "web"),
+                ":apps/Deployment:team/web",
+                None,
+            ),
+        ];
+        for (k, value, expected) in cases {
+            assert_eq!(
+                tracking.tracked_app(&k, Some(&id(value)), None).as_deref(),
+                expected,
+                "{k:?} {value}"
+            );
+        }
     }
 
     #[test]
