@@ -420,6 +420,35 @@ async fn process_operation(
         actions.requeue = Some(Duration::from_secs(30));
         return actions;
     }
+    // FailOnSharedResource=true: a desired object another app already tracks fails the sync.
+    let options: Vec<String> = app
+        .spec
+        .sync_policy
+        .iter()
+        .flat_map(|p| p.sync_options.iter())
+        .chain(operation.sync.iter().flat_map(|s| s.sync_options.iter()))
+        .cloned()
+        .collect();
+    if capstan_sync::SyncOptions::parse_lenient(&options).fail_on_shared_resource {
+        let instance = tracking::instance_name(
+            &app.namespace().unwrap_or_default(),
+            &app.name_any(),
+            &ctx.namespace,
+        );
+        let shared = targets.iter().find_map(|t| {
+            let live = t.live.as_ref().filter(|_| t.desired.is_some())?;
+            let other = tracked_by(&t.key, live, settings).filter(|o| *o != instance)?;
+            Some(format!(
+                "Shared resource found: {}/{} is part of applications {instance} and {other}",
+                t.key.kind, t.key.name
+            ))
+        });
+        if let Some(message) = shared {
+            finish(state, OperationPhase::Failed, message);
+            actions.clear_operation = true;
+            return actions;
+        }
+    }
     let plan = match crate::operation::build_plan(app, &operation, state, &targets, &revision) {
         Ok(plan) => plan,
         Err(message) => {

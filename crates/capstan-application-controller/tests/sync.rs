@@ -450,3 +450,148 @@ async fn create_namespace_creates_the_destination_with_its_metadata() -> anyhow:
     assert_eq!(label?, "payments");
     Ok(())
 }
+
+#[tokio::test]
+async fn without_self_heal_or_prune_drift_and_extras_are_only_reported() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let name = capstan_e2e::unique_name("report");
+    let cm = |value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  level: {value}\n"
+        )
+    };
+    let extra = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n";
+    let repo = h.env.create_git_repo(
+        &name,
+        &[("app/cm.yaml", &cm("info")), ("app/extra.yaml", extra)],
+    )?;
+    let dest = h.env.unique_namespace("report").await?;
+    h.create_directory_app(
+        &name,
+        &repo,
+        "app",
+        &dest.name,
+        json!({"syncPolicy": {"automated": {}}}),
+    )
+    .await?;
+    h.wait_for(&name, "synced automatically", |a| {
+        sync_status(a) == Some(SyncStatusCode::Synced)
+            && phase(a) == Some(OperationPhase::Succeeded)
+    })
+    .await?;
+
+    // A hand edit is reported, not reverted (no selfHeal).
+    h.kubectl(
+        &[
+            "-n",
+            &dest.name,
+            "patch",
+            "configmap",
+            "settings",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"level":"debug"}}"#,
+        ],
+        None,
+    )?;
+    h.wait_for(&name, "OutOfSync after the edit", |a| {
+        sync_status(a) == Some(SyncStatusCode::OutOfSync)
+    })
+    .await?;
+    h.holds(
+        &name,
+        "the edit stays reported",
+        Duration::from_secs(8),
+        |a| sync_status(a) == Some(SyncStatusCode::OutOfSync),
+    )
+    .await?;
+    let level = h.kubectl(
+        &[
+            "-n",
+            &dest.name,
+            "get",
+            "configmap",
+            "settings",
+            "-o",
+            "jsonpath={.data.level}",
+        ],
+        None,
+    )?;
+    assert_eq!(level, "debug", "not reverted without selfHeal");
+
+    // A manifest removed from Git (with a new revision to sync) is reported as requiring
+    // pruning, and kept (no prune).
+    h.env.commit_files(
+        &name,
+        &[("app/extra.yaml", "# gone\n"), ("app/cm.yaml", &cm("warn"))],
+        "drop extra",
+    )?;
+    h.refresh(&name, "normal").await?;
+    let app = h
+        .wait_for(&name, "the new revision synced", |a| {
+            a.status.as_ref().is_some_and(|s| s.history.len() == 2)
+                && phase(a) == Some(OperationPhase::Succeeded)
+        })
+        .await?;
+    let resources = &app.status.as_ref().context("status")?.resources;
+    assert!(
+        resources
+            .iter()
+            .any(|r| r.name == "extra" && r.requires_pruning),
+        "{resources:?}"
+    );
+    let kept = h.kubectl(
+        &["-n", &dest.name, "get", "configmap", "extra", "-o", "name"],
+        None,
+    )?;
+    assert_eq!(kept.trim(), "configmap/extra");
+    Ok(())
+}
+
+#[tokio::test]
+async fn fail_on_shared_resource_refuses_to_take_another_apps_object() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let repo = h.env.create_git_repo(
+        &capstan_e2e::unique_name("shared"),
+        &[(
+            "app/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n",
+        )],
+    )?;
+    let dest = h.env.unique_namespace("shared").await?;
+    let (first, second) = (
+        capstan_e2e::unique_name("owner"),
+        capstan_e2e::unique_name("taker"),
+    );
+    h.create_directory_app(&first, &repo, "app", &dest.name, json!({}))
+        .await?;
+    h.create_directory_app(
+        &second,
+        &repo,
+        "app",
+        &dest.name,
+        json!({"syncPolicy": {"syncOptions": ["FailOnSharedResource=true"]}}),
+    )
+    .await?;
+    h.wait_for(&first, "compared", |a| sync_status(a).is_some())
+        .await?;
+    request_sync(&h, &first, json!({})).await?;
+    h.wait_for(&first, "the owner synced", |a| {
+        phase(a) == Some(OperationPhase::Succeeded)
+    })
+    .await?;
+    request_sync(&h, &second, json!({})).await?;
+    let app = h
+        .wait_for(&second, "the taker refused", |a| {
+            phase(a) == Some(OperationPhase::Failed)
+        })
+        .await?;
+    assert!(
+        op_message(&app).contains(&format!(
+            "ConfigMap/shared is part of applications {second} and {first}"
+        )),
+        "{}",
+        op_message(&app)
+    );
+    Ok(())
+}
