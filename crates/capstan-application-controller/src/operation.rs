@@ -62,6 +62,8 @@ pub struct Executor<'a> {
     pub timeout: Duration,
     /// The app's instance name, for the tracking metadata set on every applied object.
     pub instance: String,
+    /// The app's ignoreDifferences (and argocd-cm's), for `RespectIgnoreDifferences=true`.
+    pub ignore_differences: Option<capstan_diff::Normalizer>,
     /// The destination namespace `CreateNamespace=true` creates: never marked as the app's
     /// (as in Argo CD), so it is never pruned with the app's objects.
     pub managed_namespace: Option<String>,
@@ -740,6 +742,17 @@ impl Executor<'_> {
         let api = self.api(&info, &task.key.namespace);
         let mut object = apply.object.clone();
         default_port_protocols(&mut object);
+        if apply.respect_ignore_differences
+            && task.live_exists
+            && let Some(normalizer) = &self.ignore_differences
+            && let Ok(Some(live)) = self
+                .live
+                .get(&info, &task.key.namespace, &task.key.name)
+                .await
+            && let Ok(live) = serde_json::to_value(live.as_ref())
+        {
+            normalizer.keep_live_values(&mut object, &live);
+        }
         let created_namespace = task.key.kind == "Namespace"
             && task.key.group.is_empty()
             && self.managed_namespace.as_deref() == Some(task.key.name.as_str());

@@ -468,6 +468,11 @@ async fn process_operation(
             &ctx.namespace,
         ),
         managed_namespace: creates_namespace(app, &targets),
+        ignore_differences: capstan_diff::Normalizer::new(
+            &app.spec.ignore_differences,
+            &settings.cm.resource_customizations,
+        )
+        .ok(),
     };
     let outcome = executor.advance(app, state, &plan).await;
     ctx.metrics.sync_progress(app, state);

@@ -595,3 +595,60 @@ async fn fail_on_shared_resource_refuses_to_take_another_apps_object() -> anyhow
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn respect_ignore_differences_keeps_live_values_when_syncing() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let name = capstan_e2e::unique_name("respect");
+    let deployment = |image: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: web\n        image: {image}\n"
+        )
+    };
+    let repo = h
+        .env
+        .create_git_repo(&name, &[("app/web.yaml", &deployment("nginx:1.0"))])?;
+    let dest = h.env.unique_namespace("respect").await?;
+    h.create_directory_app(
+        &name,
+        &repo,
+        "app",
+        &dest.name,
+        json!({
+            "syncPolicy": {"automated": {"selfHeal": true}, "syncOptions": ["RespectIgnoreDifferences=true"]},
+            "ignoreDifferences": [{"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}],
+        }),
+    )
+    .await?;
+    h.wait_for(&name, "synced", |a| {
+        phase(a) == Some(OperationPhase::Succeeded)
+    })
+    .await?;
+    // Scaled by hand (an HPA would do the same): ignored, so still Synced.
+    h.kubectl(
+        &["-n", &dest.name, "scale", "deployment/web", "--replicas=3"],
+        None,
+    )?;
+    // A new image in Git is synced — and the live replica count survives the sync.
+    h.env
+        .commit_files(&name, &[("app/web.yaml", &deployment("nginx:2.0"))], "bump")?;
+    h.refresh(&name, "normal").await?;
+    capstan_e2e::eventually(Duration::from_secs(60), "the new image applied", || async {
+        Ok((deployment_image(&h, &dest.name, "web")? == "nginx:2.0").then_some(()))
+    })
+    .await?;
+    let replicas = h.kubectl(
+        &[
+            "-n",
+            &dest.name,
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ],
+        None,
+    )?;
+    assert_eq!(replicas, "3");
+    Ok(())
+}

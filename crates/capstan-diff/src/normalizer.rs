@@ -151,6 +151,34 @@ impl Normalizer {
     }
 
     /// Removes the fields named by matching JSON pointers and jq expressions.
+    /// `RespectIgnoreDifferences=true`: in the object about to be applied, the fields the
+    /// matching rules name by JSON pointer take their live values (or are left out when the
+    /// live object lacks them), so a sync does not undo what the comparison is told to
+    /// ignore. jq expressions are not applied here (a jq path cannot be written back).
+    pub fn keep_live_values(&self, desired: &mut Value, live: &Value) {
+        let reference = ObjectRef::of(live);
+        let (group, kind, name, namespace) = (
+            reference.group.to_owned(),
+            reference.kind.to_owned(),
+            reference.name.to_owned(),
+            reference.namespace.to_owned(),
+        );
+        let object = ObjectRef {
+            group: &group,
+            kind: &kind,
+            name: &name,
+            namespace: &namespace,
+        };
+        for rule in self.matching(&object) {
+            for tokens in &rule.pointers {
+                match lookup(live, tokens) {
+                    Some(value) => set_pointer(desired, tokens, value.clone()),
+                    None => remove_pointer(desired, tokens),
+                }
+            }
+        }
+    }
+
     pub(crate) fn apply_ignores(&self, value: &mut Value) {
         let rules = self.matching(&ObjectRef::of(value));
         for rule in rules {
@@ -288,6 +316,49 @@ fn remove_pointer(value: &mut Value, tokens: &[String]) {
     }
 }
 
+/// The value a pointer names, if any.
+fn lookup<'a>(value: &'a Value, tokens: &[String]) -> Option<&'a Value> {
+    tokens
+        .iter()
+        .try_fold(value, |current, token| match current {
+            Value::Object(map) => map.get(token),
+            Value::Array(items) => array_index(token).and_then(|i| items.get(i)),
+            _ => None,
+        })
+}
+
+/// Sets the value a pointer names, creating missing object members on the way; a path through
+/// a missing array element or a scalar is left alone.
+fn set_pointer(value: &mut Value, tokens: &[String], new: Value) {
+    let Some((last, parents)) = tokens.split_last() else {
+        return;
+    };
+    let mut current = value;
+    for token in parents {
+        current = match current {
+            Value::Object(map) => map
+                .entry(token.clone())
+                .or_insert_with(|| Value::Object(Default::default())),
+            Value::Array(items) => match array_index(token).and_then(|i| items.get_mut(i)) {
+                Some(child) => child,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    match current {
+        Value::Object(map) => {
+            map.insert(last.clone(), new);
+        }
+        Value::Array(items) => {
+            if let Some(slot) = array_index(last).and_then(|i| items.get_mut(i)) {
+                *slot = new;
+            }
+        }
+        _ => {}
+    }
+}
+
 /// An RFC 6901 array index: `0` or digits without a leading zero.
 fn array_index(token: &str) -> Option<usize> {
     if token.is_empty()
@@ -385,6 +456,52 @@ fn load_message(error: &jaq_core::load::Error<&str>) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn keep_live_values_takes_the_named_fields_from_live() {
+        let rules: Vec<ResourceIgnoreDifferences> = serde_json::from_value(json!([
+            {"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas", "/metadata/annotations/owner"]},
+            {"kind": "ConfigMap", "jsonPointers": ["/data/a"]},
+        ]))
+        .unwrap();
+        let normalizer = Normalizer::new(&rules, &BTreeMap::new()).unwrap();
+        let deployment = |replicas: i64| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                "spec": {"replicas": replicas, "template": {}}})
+        };
+        let cases = [
+            // The HPA scaled to 7: the apply keeps 7; an annotation only Git has is left out.
+            (
+                {
+                    let mut d = deployment(2);
+                    d["metadata"]["annotations"] = json!({"owner": "git"});
+                    d
+                },
+                deployment(7),
+                {
+                    let mut d = deployment(7);
+                    d["metadata"]["annotations"] = json!({});
+                    d
+                },
+            ),
+            // A live value the desired object lacks is added.
+            (
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "live"}}),
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "live"}}),
+            ),
+            // Objects no rule names are untouched.
+            (
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"a": "x"}}),
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"a": "y"}}),
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"a": "x"}}),
+            ),
+        ];
+        for (mut desired, live, expected) in cases {
+            normalizer.keep_live_values(&mut desired, &live);
+            assert_eq!(desired, expected);
+        }
+    }
 
     #[test]
     fn pointers_parse_and_escape() {
