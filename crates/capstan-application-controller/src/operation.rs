@@ -38,6 +38,8 @@ pub const SYNC_FIELD_MANAGER: &str = "argocd-controller";
 pub const DEFAULT_SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 /// How soon a running operation is looked at again when no watch event arrives.
 const POLL: Duration = Duration::from_secs(2);
+/// Appended to the failure message while the SyncFail hooks run.
+const SYNC_FAIL_RUNNING: &str = " (running SyncFail hooks)";
 /// Argo CD's default `revisionHistoryLimit`.
 const DEFAULT_HISTORY_LIMIT: usize = 10;
 
@@ -274,6 +276,35 @@ impl Executor<'_> {
         plan: &Plan,
     ) -> Outcome {
         let dry_run = plan.dry_run;
+        // A failure whose SyncFail hooks are running: wait for them, then conclude.
+        let sync_fail_started = state
+            .sync_result
+            .iter()
+            .flat_map(|r| &r.resources)
+            .any(|r| r.sync_phase.as_ref().map(|p| p.as_str()) == Some("SyncFail"));
+        if sync_fail_started {
+            let hooks = capstan_sync::Step {
+                phase: capstan_sync::SyncPhase::SyncFail,
+                wave: 0,
+                tasks: plan.sync_fail_hooks.clone(),
+            };
+            let message = state
+                .message
+                .strip_suffix(SYNC_FAIL_RUNNING)
+                .unwrap_or(&state.message)
+                .to_owned();
+            if let Some(waiting) = self.waiting_on(state, Some(&hooks)).await
+                && !self.timed_out(state)
+            {
+                tracing::debug!(app = %app.name_any(), "waiting for {waiting}");
+                state.message = format!("{message}{SYNC_FAIL_RUNNING}");
+                return Outcome {
+                    requeue: Some(POLL),
+                    clear_operation: false,
+                };
+            }
+            return self.conclude_failure(app, state, plan, message).await;
+        }
         loop {
             let done = done_tasks(state);
             let Some(step) = plan.next_step(&done) else {
@@ -500,10 +531,38 @@ impl Executor<'_> {
         plan: &Plan,
         message: String,
     ) -> Outcome {
-        for hook in &plan.sync_fail_hooks {
-            let result = self.run_task(hook, plan.dry_run).await;
-            record(state, result);
+        if !plan.sync_fail_hooks.is_empty() && !plan.dry_run {
+            // Run the SyncFail hooks; the failure concludes once they complete (or time out).
+            for hook in &plan.sync_fail_hooks {
+                let result = self.run_task(hook, plan.dry_run).await;
+                record(state, result);
+            }
+            state.message = format!("{message}{SYNC_FAIL_RUNNING}");
+            return Outcome {
+                requeue: Some(POLL),
+                clear_operation: false,
+            };
         }
+        self.conclude_failure(app, state, plan, message).await
+    }
+
+    fn timed_out(&self, state: &OperationState) -> bool {
+        state
+            .started_at
+            .as_ref()
+            .map(|t| k8s_openapi::jiff::Timestamp::now().duration_since(t.0))
+            .and_then(|d| Duration::try_from(d).ok())
+            .is_some_and(|elapsed| elapsed > self.timeout)
+    }
+
+    /// Ends a failed operation (its SyncFail hooks done): retries per the strategy, or fails.
+    async fn conclude_failure(
+        &self,
+        app: &Application,
+        state: &mut OperationState,
+        plan: &Plan,
+        message: String,
+    ) -> Outcome {
         self.finish_hooks(state, plan, false).await;
         let retry = state
             .operation

@@ -541,6 +541,16 @@ async fn a_failing_presync_hook_stops_the_sync_and_runs_sync_fail_hooks() -> any
             && r.sync_phase.as_ref().map(|p| p.as_str()) == Some("SyncFail")),
         "the SyncFail hook's result: {results:#?}"
     );
+    // The operation failed only once its SyncFail hook had completed (as Argo CD waits).
+    let sync_fail = results
+        .iter()
+        .find(|r| r.name == "on-sync-fail")
+        .context("the SyncFail hook's result")?;
+    assert_eq!(
+        sync_fail.hook_phase,
+        Some(OperationPhase::Succeeded),
+        "{sync_fail:?}"
+    );
 
     // The SyncFail hook was created, and runs to completion.
     capstan_e2e::eventually(
