@@ -829,6 +829,12 @@ impl Executor<'_> {
                 meta.remove(field);
             }
         }
+        if !apply.server_side && !dry_run {
+            // Argo CD's default is a client-side apply: leave kubectl's last-applied
+            // configuration as it would, so a later `kubectl apply` diffs against what was
+            // synced. (The apply itself is server-side; see ARCHITECTURE.md.)
+            set_last_applied(&mut object);
+        }
         let mut params = PatchParams::apply(SYNC_FIELD_MANAGER).force();
         params.dry_run = dry_run;
         params.field_validation = Some(if apply.validate {
@@ -894,6 +900,17 @@ impl Executor<'_> {
             }
         }
     }
+}
+
+/// kubectl's `last-applied-configuration` annotation: the object as applied, without it.
+fn set_last_applied(object: &mut Value) {
+    const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+    let mut applied = object.clone();
+    if let Some(annotations) = applied["metadata"]["annotations"].as_object_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+    let text = serde_json::to_string(&applied).unwrap_or_default();
+    object["metadata"]["annotations"][LAST_APPLIED] = Value::String(text);
 }
 
 /// Sets `protocol: TCP` on Service and container ports that leave it out. It is the API
@@ -1139,6 +1156,24 @@ pub fn start(operation: &Operation, retry_count: i64) -> OperationState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_applied_is_the_object_without_itself() {
+        let mut object = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "annotations": {"a": "b"}}, "data": {"k": "v"}});
+        set_last_applied(&mut object);
+        set_last_applied(&mut object); // idempotent: never nests
+        let text =
+            object["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+                .as_str()
+                .unwrap();
+        let applied: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            applied,
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "c", "annotations": {"a": "b"}}, "data": {"k": "v"}})
+        );
+    }
 
     #[test]
     fn port_protocols_default_to_tcp() {
