@@ -326,10 +326,14 @@ async fn process_operation(
         }
         Some(s) if same(s) && s.phase == Some(OperationPhase::Running) => {}
         _ => {
+            // A new operation: record it as Running before anything is applied (as Argo CD
+            // does), so it is visible — and resumable — from its first moment.
             status.operation_state = Some(crate::operation::start(&operation, 0));
             status
                 .conditions
                 .retain(|c| c.condition_type != "SyncError");
+            actions.requeue = Some(Duration::from_millis(10));
+            return actions;
         }
     }
     let state = status.operation_state.as_mut().expect("operation state");

@@ -69,11 +69,13 @@ async fn a_manual_sync_applies_waits_for_health_and_records_history() -> anyhow:
 
     request_sync(&h, "users-api-prod", json!({"prune": true})).await?;
     let app = h
-        .wait_for("users-api-prod", "the sync to succeed", |a| {
-            phase(a) == Some(OperationPhase::Succeeded)
-        })
+        // The final state is written with the status, the request cleared right after.
+        .wait_for(
+            "users-api-prod",
+            "the sync to succeed, its request cleared",
+            |a| phase(a) == Some(OperationPhase::Succeeded) && a.operation.is_none(),
+        )
         .await?;
-    assert!(app.operation.is_none(), "the request is cleared when done");
     let state = app
         .status
         .as_ref()
