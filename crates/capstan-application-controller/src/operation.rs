@@ -690,10 +690,15 @@ impl Executor<'_> {
                     }),
                     ..DeleteParams::default()
                 };
-                let deleted = api.delete(&task.key.name, &params).await;
-                let gone = matches!(&deleted, Err(kube::Error::Api(status)) if status.code == 404);
-                match deleted {
-                    Ok(_) => {
+                let failure = match api.delete(&task.key.name, &params).await {
+                    Ok(_) => None,
+                    // Already gone counts as pruned.
+                    Err(kube::Error::Api(status)) if status.code == 404 => None,
+                    Err(kube::Error::Api(status)) => Some(status.message),
+                    Err(e) => Some(e.to_string()),
+                };
+                match failure {
+                    None => {
                         result.status = Some(ResultCode::Pruned);
                         result.message = if dry_run {
                             "pruned (dry run)"
@@ -702,18 +707,9 @@ impl Executor<'_> {
                         }
                         .into();
                     }
-                    Err(_) if gone => {
-                        result.status = Some(ResultCode::Pruned);
-                        result.message = if dry_run {
-                            "pruned (dry run)"
-                        } else {
-                            "pruned"
-                        }
-                        .into();
-                    }
-                    Err(e) => {
+                    Some(message) => {
                         result.status = Some(ResultCode::SyncFailed);
-                        result.message = e.to_string();
+                        result.message = message;
                     }
                 }
             }
@@ -971,26 +967,23 @@ async fn remove_hook_finalizer(api: &Api<DynamicObject>, name: &str) -> Result<(
     .map(|_| ())
 }
 
+/// Whether a recorded result is the task's (same resource, same phase).
+fn is_result_of(result: &ResourceResult, task: &Task) -> bool {
+    result.kind == task.key.kind
+        && result.group == task.key.group
+        && result.namespace == task.key.namespace
+        && result.name == task.key.name
+        && result.sync_phase.as_ref() == Some(&phase_of(task.phase))
+}
+
 fn result_of<'a>(state: &'a OperationState, task: &Task) -> Option<&'a ResourceResult> {
-    let phase = phase_of(task.phase);
-    state.sync_result.as_ref()?.resources.iter().find(|r| {
-        r.kind == task.key.kind
-            && r.group == task.key.group
-            && r.namespace == task.key.namespace
-            && r.name == task.key.name
-            && r.sync_phase.as_ref() == Some(&phase)
-    })
+    let results = &state.sync_result.as_ref()?.resources;
+    results.iter().find(|r| is_result_of(r, task))
 }
 
 fn result_mut<'a>(state: &'a mut OperationState, task: &Task) -> Option<&'a mut ResourceResult> {
-    let phase = phase_of(task.phase);
-    state.sync_result.as_mut()?.resources.iter_mut().find(|r| {
-        r.kind == task.key.kind
-            && r.group == task.key.group
-            && r.namespace == task.key.namespace
-            && r.name == task.key.name
-            && r.sync_phase.as_ref() == Some(&phase)
-    })
+    let results = &mut state.sync_result.as_mut()?.resources;
+    results.iter_mut().find(|r| is_result_of(r, task))
 }
 
 /// Records (or replaces) a task's result.

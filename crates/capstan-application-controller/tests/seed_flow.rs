@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use capstan_types::Application;
 use capstan_types::application::{OperationPhase, SyncStatusCode};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
 use support::{Harness, publish_seed_examples, sync_status};
 
@@ -31,15 +31,6 @@ fn image(h: &Harness, namespace: &str) -> anyhow::Result<String> {
         ],
         None,
     )
-}
-
-async fn sync(h: &Harness, name: &str, sync: serde_json::Value) -> anyhow::Result<()> {
-    let patch = json!({"operation": {"sync": sync, "initiatedBy": {"username": "e2e"}}});
-    h.apps()
-        .await?
-        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-        .await?;
-    Ok(())
 }
 
 #[tokio::test]
@@ -117,7 +108,7 @@ async fn app_of_apps_dev_follows_git_prod_waits_and_rolls_back() -> anyhow::Resu
     .await?;
 
     // Prod: a manual sync, then a new release and another, then a rollback to the first.
-    sync(&h, &prod, json!({})).await?;
+    h.request_sync(&prod, json!({})).await?;
     h.wait_for(&prod, "prod synced by hand", |a| {
         phase(a) == Some(OperationPhase::Succeeded) && a.operation.is_none()
     })
@@ -145,7 +136,7 @@ async fn app_of_apps_dev_follows_git_prod_waits_and_rolls_back() -> anyhow::Resu
         "myregistry.azurecr.io/users-api:1.3.2",
         "prod waits"
     );
-    sync(&h, &prod, json!({})).await?;
+    h.request_sync(&prod, json!({})).await?;
     let app = h
         .wait_for(&prod, "the second prod sync", |a| {
             a.status.as_ref().is_some_and(|s| s.history.len() == 2) && a.operation.is_none()
@@ -163,8 +154,7 @@ async fn app_of_apps_dev_follows_git_prod_waits_and_rolls_back() -> anyhow::Resu
 
     // Rollback to history id 0, as `argocd app rollback` asks for it.
     let first = &history[0];
-    sync(
-        &h,
+    h.request_sync(
         &prod,
         json!({"revision": first.revision, "source": first.source}),
     )

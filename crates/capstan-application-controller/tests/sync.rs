@@ -8,8 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use capstan_types::Application;
 use capstan_types::application::{HealthStatusCode, OperationPhase, SyncStatusCode};
-use kube::api::{Patch, PatchParams};
-use serde_json::{Value, json};
+use serde_json::json;
 use support::{Harness, publish_examples, sync_status};
 
 fn phase(app: &Application) -> Option<OperationPhase> {
@@ -22,16 +21,6 @@ fn op_message(app: &Application) -> String {
         .and_then(|s| s.operation_state.as_ref())
         .map(|s| s.message.clone())
         .unwrap_or_default()
-}
-
-/// Requests a sync the way the api-server does: by writing `operation`.
-async fn request_sync(h: &Harness, name: &str, sync: Value) -> anyhow::Result<()> {
-    let patch = json!({"operation": {"sync": sync, "initiatedBy": {"username": "e2e"}}});
-    h.apps()
-        .await?
-        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-        .await?;
-    Ok(())
 }
 
 fn deployment_image(h: &Harness, namespace: &str, name: &str) -> anyhow::Result<String> {
@@ -67,7 +56,8 @@ async fn a_manual_sync_applies_waits_for_health_and_records_history() -> anyhow:
     })
     .await?;
 
-    request_sync(&h, "users-api-prod", json!({"prune": true})).await?;
+    h.request_sync("users-api-prod", json!({"prune": true}))
+        .await?;
     let app = h
         // The final state is written with the status, the request cleared right after.
         .wait_for(
@@ -310,7 +300,7 @@ spec:
             .await?;
         h.wait_for(name, "compared", |a| sync_status(a).is_some())
             .await?;
-        request_sync(&h, name, json!({})).await?;
+        h.request_sync(name, json!({})).await?;
     }
     for (name, _, _, rule) in cases {
         let app = h
@@ -364,7 +354,7 @@ spec:
     .await?;
     h.wait_for("frozen-manual", "compared", |a| sync_status(a).is_some())
         .await?;
-    request_sync(&h, "frozen-manual", json!({})).await?;
+    h.request_sync("frozen-manual", json!({})).await?;
     let app = h
         .wait_for("frozen-manual", "blocked by the window", |a| {
             op_message(a).contains("blocked by sync window")
@@ -425,7 +415,7 @@ async fn create_namespace_creates_the_destination_with_its_metadata() -> anyhow:
     .await?;
     h.wait_for(&name, "compared", |a| sync_status(a).is_some())
         .await?;
-    request_sync(&h, &name, json!({})).await?;
+    h.request_sync(&name, json!({})).await?;
     let result = h
         .wait_for(&name, "synced", |a| {
             phase(a).is_some_and(|p| p.is_completed())
@@ -577,12 +567,12 @@ async fn fail_on_shared_resource_refuses_to_take_another_apps_object() -> anyhow
     .await?;
     h.wait_for(&first, "compared", |a| sync_status(a).is_some())
         .await?;
-    request_sync(&h, &first, json!({})).await?;
+    h.request_sync(&first, json!({})).await?;
     h.wait_for(&first, "the owner synced", |a| {
         phase(a) == Some(OperationPhase::Succeeded)
     })
     .await?;
-    request_sync(&h, &second, json!({})).await?;
+    h.request_sync(&second, json!({})).await?;
     let app = h
         .wait_for(&second, "the taker refused", |a| {
             phase(a) == Some(OperationPhase::Failed)

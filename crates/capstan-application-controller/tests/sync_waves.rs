@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use capstan_types::Application;
 use capstan_types::application::{OperationPhase, OperationState, ResultCode, SyncStatusCode};
 use futures::{StreamExt, TryStreamExt};
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::api::{WatchEvent, WatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
@@ -44,16 +44,6 @@ fn op_state(app: &Application) -> anyhow::Result<OperationState> {
         .as_ref()
         .and_then(|s| s.operation_state.clone())
         .context("no operation state")
-}
-
-/// Requests a sync the way the api-server does: by writing `operation`.
-async fn request_sync(h: &Harness, name: &str, sync: Value) -> anyhow::Result<()> {
-    let patch = json!({"operation": {"sync": sync, "initiatedBy": {"username": "e2e"}}});
-    h.apps()
-        .await?
-        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-        .await?;
-    Ok(())
 }
 
 fn resource(kind: &str) -> ApiResource {
@@ -338,7 +328,7 @@ async fn waves_and_hooks_run_in_order() -> anyhow::Result<()> {
     })
     .await?;
 
-    request_sync(&h, &name, json!({})).await?;
+    h.request_sync(&name, json!({})).await?;
     let app = h.wait_for(&name, "the sync to finish", finished).await?;
     assert_eq!(
         phase(&app),
@@ -488,7 +478,7 @@ async fn a_failing_presync_hook_stops_the_sync_and_runs_sync_fail_hooks() -> any
     })
     .await?;
 
-    request_sync(&h, &name, json!({})).await?;
+    h.request_sync(&name, json!({})).await?;
     let app = h.wait_for(&name, "the sync to fail", finished).await?;
     assert_eq!(
         phase(&app),
@@ -598,7 +588,7 @@ async fn a_sync_resumes_after_a_controller_restart_without_reapplying() -> anyho
     })
     .await?;
 
-    request_sync(&h, &name, json!({})).await?;
+    h.request_sync(&name, json!({})).await?;
     h.wait_for(&name, "the sync waiting on wave 1", |a| {
         phase(a) == Some(OperationPhase::Running) && op_message(a).contains("Deployment/slow")
     })
@@ -759,9 +749,7 @@ async fn a_selective_sync_applies_only_the_named_resource_and_runs_no_hooks() ->
     })
     .await?;
 
-    request_sync(
-        &h,
-        &name,
+    h.request_sync(&name,
         json!({"resources": [{"group": "", "kind": "ConfigMap", "name": "chosen", "namespace": dest.name}]}),
     )
     .await?;
@@ -838,7 +826,7 @@ async fn a_dry_run_applies_nothing_and_writes_no_history() -> anyhow::Result<()>
     })
     .await?;
 
-    request_sync(&h, &name, json!({"dryRun": true})).await?;
+    h.request_sync(&name, json!({"dryRun": true})).await?;
     let app = h.wait_for(&name, "the dry run to finish", finished).await?;
     assert_eq!(
         phase(&app),

@@ -334,6 +334,21 @@ impl Harness {
         }
     }
 
+    /// Requests a sync the way the api-server does: by writing `operation` (`sync` is the
+    /// operation's `sync` object).
+    pub async fn request_sync(&self, name: &str, sync: Value) -> anyhow::Result<()> {
+        let patch = json!({"operation": {"sync": sync, "initiatedBy": {"username": "e2e"}}});
+        self.apps()
+            .await?
+            .patch(
+                name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(patch),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Sets the `argocd.argoproj.io/refresh` annotation (`normal` or `hard`) on the app.
     pub async fn refresh(&self, name: &str, mode: &str) -> anyhow::Result<()> {
         let patch = json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": mode}}});
