@@ -1,0 +1,177 @@
+//! `capstan-bench`'s shared parts: the application controller run as its own process (the
+//! way it runs in production, so its RSS and CPU are its own), and reading its metrics.
+//!
+//! **Architecture Invariant:** benchmarks measure real components against the test
+//! environment; nothing here fakes a component.
+
+use std::io::{Read as _, Write as _};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use capstan_e2e::TestEnv;
+
+/// The controller, a child process; killed on drop.
+#[derive(Debug)]
+pub struct Controller {
+    child: Child,
+    metrics: SocketAddr,
+}
+
+impl Controller {
+    pub fn spawn(
+        bin: &Path,
+        env: &TestEnv,
+        namespace: &str,
+        repo_server: &str,
+        log: &Path,
+    ) -> anyhow::Result<Self> {
+        let metrics = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
+        let child = Command::new(bin)
+            .env("KUBECONFIG", env.kubeconfig())
+            .env("CAPSTAN_CONTROLLER_NAMESPACE", namespace)
+            .env("CAPSTAN_CONTROLLER_REPO_SERVER", repo_server)
+            .env("CAPSTAN_CONTROLLER_METRICS_ADDR", metrics.to_string())
+            .env_remove("CAPSTAN_CONTROLLER_REDIS_URL")
+            .env(
+                "CAPSTAN_LOG_LEVEL",
+                std::env::var("CAPSTAN_LOG_LEVEL").unwrap_or_else(|_| "warn".to_owned()),
+            )
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        Ok(Self { child, metrics })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `(VmHWM, VmRSS)` in KiB.
+    pub fn memory(&self) -> anyhow::Result<(u64, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .with_context(|| format!("{name} in /proc/{}/status", self.pid()))
+        };
+        Ok((field("VmHWM:")?, field("VmRSS:")?))
+    }
+
+    /// utime + stime of the process, in seconds.
+    pub fn cpu_seconds(&self, ticks_per_second: f64) -> anyhow::Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+        let rest = stat.rsplit_once(')').context("/proc/<pid>/stat")?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = fields.get(11).context("utime")?.parse::<u64>()?
+            + fields.get(12).context("stime")?.parse::<u64>()?;
+        Ok(ticks as f64 / ticks_per_second)
+    }
+
+    pub fn check_running(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!("the controller exited: {status}");
+        }
+        Ok(())
+    }
+
+    /// The `/metrics` text (OpenMetrics).
+    pub async fn scrape(&self) -> anyhow::Result<String> {
+        let addr = self.metrics;
+        tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+            write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+            let mut response = String::new();
+            stream.read_to_string(&mut response)?;
+            let (head, body) = response
+                .split_once("\r\n\r\n")
+                .context("no HTTP header end")?;
+            if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
+                bail!("/metrics: {}", head.lines().next().unwrap_or_default());
+            }
+            Ok(body.to_owned())
+        })
+        .await?
+    }
+
+    /// Waits until the admin endpoint answers.
+    pub async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.check_running()?;
+            match self.scrape().await {
+                Ok(_) => return Ok(()),
+                Err(e) if Instant::now() > deadline => {
+                    return Err(e.context("the controller's /metrics does not answer"));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after 5 s.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The sum of every series of metric `name` (exact name, any labels).
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            if !(rest.starts_with(' ') || rest.starts_with('{')) {
+                return None;
+            }
+            let value = match rest.rfind('}') {
+                Some(i) => &rest[i + 1..],
+                None => rest,
+            };
+            value.split_whitespace().next()?.parse::<f64>().ok()
+        })
+        .sum()
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`), to turn /proc CPU times into seconds.
+pub fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
