@@ -866,7 +866,7 @@ async fn measure(args: &Args, env: &TestEnv, client: &Client, run: &Run) -> anyh
             list(&f.compared)
         );
         println!(
-            "| Capstan: `operation` written → first operationState written (Running; after the first step's applies) | {} | {} |",
+            "| Capstan: `operation` written → first operationState written (Running, before anything is applied) | {} | {} |",
             secs(median(&f.started)),
             list(&f.started)
         );

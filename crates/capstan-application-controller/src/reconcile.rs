@@ -345,8 +345,27 @@ async fn process_operation(
         state.finished_at = Some(now());
     };
     let Some(input) = input else {
-        state.message = "waiting for a successful comparison".into();
-        actions.requeue = Some(Duration::from_secs(5));
+        // The comparison failed (its condition says why): wait for it, up to the deadline.
+        let why = status
+            .conditions
+            .iter()
+            .find(|c| c.condition_type.ends_with("Error"))
+            .map(|c| format!("{}: {}", c.condition_type, c.message))
+            .unwrap_or_else(|| "the comparison failed".into());
+        let state = status.operation_state.as_mut().expect("operation state");
+        let elapsed = state
+            .started_at
+            .as_ref()
+            .map(|t| k8s_openapi::jiff::Timestamp::now().duration_since(t.0))
+            .and_then(|d| Duration::try_from(d).ok())
+            .unwrap_or_default();
+        if elapsed > ctx.sync_timeout {
+            finish(state, OperationPhase::Failed, why);
+            actions.clear_operation = true;
+        } else {
+            state.message = format!("waiting for a successful comparison ({why})");
+            actions.requeue = Some(Duration::from_secs(5));
+        }
         return actions;
     };
     let Some((source, requested)) = crate::operation::operation_source(app, &operation) else {
