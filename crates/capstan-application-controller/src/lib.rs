@@ -2,12 +2,13 @@
 //! (from the repo-server) with the live cluster and reports, in `Application.status`, exactly
 //! what differs and whether the app is healthy.
 //!
-//! This is part 1 of the controller — the half that observes. Reconcile = desired manifests
-//! over gRPC → live objects from a watch-backed cache ([`live`]) → diff (`capstan-diff`) →
-//! health (`capstan-health`) → status, written only when it changed ([`reconcile`]). Triggers:
-//! changes of the Application, changes of any live object it tracks, the
-//! `argocd.argoproj.io/refresh` annotation (`hard` bypasses the manifest cache), `argocd-cm`
-//! changes, and the periodic `timeout.reconciliation` (+ jitter).
+//! Reconcile = desired manifests over gRPC → live objects from a watch-backed cache per
+//! destination cluster ([`live`], [`clusters`]) → diff (`capstan-diff`) → health
+//! (`capstan-health`) → one step of the requested sync operation, or a request for one
+//! (automated sync) ([`operation`]) → status, written only when it changed ([`reconcile`]).
+//! Triggers: changes of the Application, its AppProject, cluster Secrets and `argocd-cm`,
+//! changes of any live object it tracks, the `argocd.argoproj.io/refresh` annotation (`hard`
+//! bypasses the manifest cache), and the periodic `timeout.reconciliation` (+ jitter).
 //!
 //! **Architecture Invariant:** a broken Application marks its own status
 //! (`ComparisonError`, `InvalidSpecError`) and never stops the others; losing the repo-server
