@@ -147,6 +147,51 @@ impl Drop for Controller {
     }
 }
 
+/// A repo-server in this process (default settings, the test environment's Redis and
+/// repository Secrets of `secrets_namespace`); stopped when dropped.
+#[derive(Debug)]
+pub struct RepoServer {
+    /// Its gRPC address, `http://127.0.0.1:<port>`.
+    pub url: String,
+    _data: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl RepoServer {
+    /// Starts it.
+    pub async fn start(
+        env: &TestEnv,
+        client: kube::Client,
+        secrets_namespace: &str,
+    ) -> anyhow::Result<Self> {
+        let data = tempfile::tempdir()?;
+        let mut config =
+            capstan_repo_server::RepoServerConfig::new(data.path(), env.kubectl(), env.helm());
+        config.redis_url = Some(env.redis_url().to_owned());
+        config.secrets_namespace = Some(secrets_namespace.to_owned());
+        let mut registry = prometheus_client::registry::Registry::default();
+        let service =
+            capstan_repo_server::build_service(&config, Some(client), &mut registry).await?;
+        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", grpc.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(capstan_repo_server::serve_service(
+            service,
+            registry,
+            capstan_repo_server::ServeOptions { grpc, admin },
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Ok(Self {
+            url,
+            _data: data,
+            _stop: stop,
+        })
+    }
+}
+
 /// The sum of every series of metric `name` (exact name, any labels).
 pub fn metric(text: &str, name: &str) -> f64 {
     text.lines()

@@ -27,7 +27,7 @@
 //! `$TMPDIR/controller-scale-bench-<run>.log`, kept when the run fails or with `--keep`.
 //! 200 × 5 takes about 50 s on 2 cores (plus the build).
 
-use capstan_bench::{Controller, clock_ticks, metric};
+use capstan_bench::{Controller, RepoServer, clock_ticks, metric};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,7 +36,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use capstan_e2e::{NAMESPACE_LABEL, TestEnv, TestNamespace, install_crds};
-use capstan_repo_server::{RepoServerConfig, ServeOptions};
 use capstan_types::Application;
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
@@ -382,30 +381,12 @@ async fn measure(args: &Args, env: &TestEnv, client: &Client, run: &Run) -> anyh
         .await?;
 
     // The repo-server, in this process.
-    let data = tempfile::tempdir()?;
-    let mut config = RepoServerConfig::new(data.path(), env.kubectl(), env.helm());
-    config.redis_url = Some(env.redis_url().to_owned());
-    config.secrets_namespace = Some(control.to_owned());
-    let mut registry = prometheus_client::registry::Registry::default();
-    let service =
-        capstan_repo_server::build_service(&config, Some(client.clone()), &mut registry).await?;
-    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let repo_server = format!("http://{}", grpc.local_addr()?);
-    let (_stop_repo_server, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(capstan_repo_server::serve_service(
-        service,
-        registry,
-        ServeOptions { grpc, admin },
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let repo_server = RepoServer::start(env, client.clone(), control).await?;
 
     // An idle controller (no apps) for the RSS baseline.
     eprintln!("idle controller");
     let idle_rss = {
-        let mut idle = Controller::spawn(&bin, env, control, &repo_server, &run.log)?;
+        let mut idle = Controller::spawn(&bin, env, control, &repo_server.url, &run.log)?;
         idle.wait_ready(Duration::from_secs(30)).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         idle.check_running()?;
@@ -557,7 +538,7 @@ async fn measure(args: &Args, env: &TestEnv, client: &Client, run: &Run) -> anyh
         .await?;
     eprintln!("controller start ({n} apps)");
     let started = Instant::now();
-    let mut controller = Controller::spawn(&bin, env, control, &repo_server, &run.log)?;
+    let mut controller = Controller::spawn(&bin, env, control, &repo_server.url, &run.log)?;
     let all_status = watch
         .wait(phase, "every app to have a sync status", |s| {
             s.values().filter(|a| a.has_sync_status).count() == n

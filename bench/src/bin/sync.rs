@@ -50,7 +50,7 @@
 //! `$TMPDIR/sync-bench-<run>.log`, kept when the run fails or with `--keep`. The defaults take
 //! about 80 s on 2 cores (plus the build).
 
-use capstan_bench::{Controller, clock_ticks, metric};
+use capstan_bench::{Controller, RepoServer, clock_ticks, metric};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -59,7 +59,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use capstan_e2e::{NAMESPACE_LABEL, TestEnv, TestNamespace, install_crds};
-use capstan_repo_server::{RepoServerConfig, ServeOptions};
 use capstan_types::Application;
 use clap::{Parser, ValueEnum};
 use futures::StreamExt;
@@ -728,29 +727,11 @@ async fn measure(args: &Args, env: &TestEnv, client: &Client, run: &Run) -> anyh
         .await?;
 
     // The repo-server, in this process, with its default settings.
-    let data = tempfile::tempdir()?;
-    let mut config = RepoServerConfig::new(data.path(), env.kubectl(), env.helm());
-    config.redis_url = Some(env.redis_url().to_owned());
-    config.secrets_namespace = Some(control.to_owned());
-    let mut registry = prometheus_client::registry::Registry::default();
-    let service =
-        capstan_repo_server::build_service(&config, Some(client.clone()), &mut registry).await?;
-    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let repo_server = format!("http://{}", grpc.local_addr()?);
-    let (_stop_repo_server, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(capstan_repo_server::serve_service(
-        service,
-        registry,
-        ServeOptions { grpc, admin },
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let repo_server = RepoServer::start(env, client.clone(), control).await?;
 
     let apps_api: Api<Application> = Api::namespaced(client.clone(), control);
     let apps = Apps::start(apps_api.clone());
-    let mut controller = Controller::spawn(&bin, env, control, &repo_server, &run.log)?;
+    let mut controller = Controller::spawn(&bin, env, control, &repo_server.url, &run.log)?;
     controller.wait_ready(Duration::from_secs(30)).await?;
 
     let commit = if args.only.is_none_or(|p| p == Part::Commit) {
