@@ -87,9 +87,7 @@ pub async fn run(
         move || {
             let current = settings.borrow();
             for cluster in clusters.all() {
-                cluster
-                    .live
-                    .set_tracking(tracking::Tracking::from_settings(&current.cm));
+                cluster.live.set_tracking(current.tracking.clone());
             }
         }
     };

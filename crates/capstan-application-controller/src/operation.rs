@@ -812,8 +812,7 @@ impl Executor<'_> {
             && task.key.group.is_empty()
             && self.managed_namespace.as_deref() == Some(task.key.name.as_str());
         if !created_namespace {
-            crate::tracking::Tracking::from_settings(&self.settings.cm)
-                .mark(&mut object, &self.instance);
+            self.settings.tracking.mark(&mut object, &self.instance);
         }
         if let Some(meta) = object["metadata"].as_object_mut() {
             for field in [

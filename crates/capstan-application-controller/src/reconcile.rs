@@ -1133,7 +1133,8 @@ pub(crate) async fn compare(
             Ok(()) => {
                 let candidates = cache.objects_in_namespace(&destination.namespace);
                 let tracked = |key: &ObjectKey, obj: &kube::api::DynamicObject| {
-                    tracking::Tracking::from_settings(&settings.cm)
+                    settings
+                        .tracking
                         .tracked_app(
                             key,
                             obj.metadata.annotations.as_ref(),
@@ -1253,7 +1254,7 @@ fn tracked_by(key: &ObjectKey, live: &Value, settings: &Settings) -> Option<Stri
     let map = |v: &Value| {
         serde_json::from_value::<std::collections::BTreeMap<String, String>>(v.clone()).ok()
     };
-    tracking::Tracking::from_settings(&settings.cm).tracked_app(
+    settings.tracking.tracked_app(
         key,
         map(&live["metadata"]["annotations"]).as_ref(),
         map(&live["metadata"]["labels"]).as_ref(),

@@ -24,6 +24,9 @@ pub struct Settings {
     pub cm: ArgoCdSettings,
     /// Health checks with the Lua overrides of `argocd-cm`.
     pub health: HealthChecker,
+    /// How objects are tracked (method, label key, installation id), built once per `argocd-cm`
+    /// rather than per object looked at.
+    pub tracking: crate::tracking::Tracking,
     /// Why the current `argocd-cm` was not applied, if it was not.
     pub error: Option<String>,
 }
@@ -40,6 +43,7 @@ impl Settings {
             });
         match parsed {
             Ok((cm, health)) => Settings {
+                tracking: crate::tracking::Tracking::from_settings(&cm),
                 cm,
                 health,
                 error: None,
@@ -51,6 +55,7 @@ impl Settings {
                     HealthChecker::new(&BTreeMap::new()).expect("empty checker")
                 });
                 Settings {
+                    tracking: crate::tracking::Tracking::from_settings(&cm),
                     cm,
                     health,
                     error: Some(error),
