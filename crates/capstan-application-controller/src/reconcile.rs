@@ -131,6 +131,8 @@ pub(crate) struct Comparison {
     external_urls: Vec<String>,
     /// Managed live objects with their health, for the resource tree.
     managed: Vec<ManagedObject>,
+    /// Every compared resource with its diff, for the API's ManagedResources.
+    diffs: Vec<capstan_types::managed::ManagedResource>,
     /// The destination's live state.
     live: Arc<LiveCache>,
     /// Orphaned resources in the destination namespace, when the project monitors them.
@@ -579,6 +581,10 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
 
     // Boxed: the comparison future is large, and debug builds run reconciles on small stacks.
     let mut comparison = Box::pin(compare(&app, &ctx, &settings, hard, None)).await;
+    let diffs = comparison
+        .as_mut()
+        .map(|c| std::mem::take(&mut c.diffs))
+        .ok();
     let managed = comparison
         .as_mut()
         .map(|c| {
@@ -650,6 +656,15 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
     if let (Some(trees), Some((managed, orphans, live))) = (&ctx.trees, managed) {
         let tree = tree::build(managed, orphans, &live);
         tree_pending = !trees.publish(&namespace, &name, tree).await;
+        if let Some(items) = diffs {
+            tree_pending |= !trees
+                .publish_managed(
+                    &namespace,
+                    &name,
+                    capstan_types::managed::ManagedResources { items },
+                )
+                .await;
+        }
     }
     // The operation field lives beside the spec: requested (automated sync) or cleared (done).
     let operation_patch = if ops.clear_operation {
@@ -924,6 +939,7 @@ pub(crate) async fn compare(
     let mut images = BTreeSet::new();
     let mut urls = BTreeSet::new();
     let mut managed = Vec::new();
+    let mut diffs = Vec::new();
     let mut targets = Vec::new();
     for manifest in &response.manifests {
         let desired: Value = serde_json::from_str(manifest).map_err(|e| {
@@ -1023,6 +1039,7 @@ pub(crate) async fn compare(
             Some(_) => {
                 let diff = capstan_diff::diff(Some(&desired), live.as_ref(), &normalizer)
                     .map_err(|e| ("ComparisonError".to_owned(), format!("{kind}/{name}: {e}")))?;
+                diffs.push(managed_resource(&key, &diff, live.as_ref()));
                 let sync = if diff.modified {
                     SyncStatusCode::OutOfSync
                 } else {
@@ -1192,6 +1209,9 @@ pub(crate) async fn compare(
             .as_ref()
             .map(|t| t.api_version.clone())
             .unwrap_or_default();
+        if let Ok(diff) = capstan_diff::diff(None, Some(&live), &normalizer) {
+            diffs.push(managed_resource(&key, &diff, Some(&live)));
+        }
         targets.push(SyncTarget {
             key: key.clone(),
             info: cache.resolve(&api_version, &key.kind).await.ok(),
@@ -1241,6 +1261,7 @@ pub(crate) async fn compare(
         images: images.into_iter().collect(),
         external_urls: urls.into_iter().collect(),
         managed,
+        diffs,
         live: cache.clone(),
         orphans,
         targets,
@@ -1323,6 +1344,29 @@ fn collect_summary(obj: &Value, images: &mut BTreeSet<String>, urls: &mut BTreeS
                 urls.insert(format!("{scheme}://{host}"));
             }
         }
+    }
+}
+
+/// The API's view of one compared resource (every state already has Secret values masked).
+fn managed_resource(
+    key: &ObjectKey,
+    diff: &capstan_diff::ResourceDiff,
+    live: Option<&Value>,
+) -> capstan_types::managed::ManagedResource {
+    capstan_types::managed::ManagedResource {
+        group: key.group.clone(),
+        kind: key.kind.clone(),
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
+        target_state: diff.normalized_desired.clone(),
+        normalized_live_state: diff.normalized_live.clone(),
+        predicted_live_state: diff.predicted_live.clone(),
+        modified: diff.modified,
+        hook: false,
+        resource_version: live
+            .and_then(|l| l["metadata"]["resourceVersion"].as_str())
+            .unwrap_or_default()
+            .to_owned(),
     }
 }
 

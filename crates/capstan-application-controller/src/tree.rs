@@ -16,9 +16,9 @@ use serde_json::Value;
 use crate::live::{LiveCache, ObjectKey};
 
 /// Cache kind of resource trees (the key is hashed from the app's namespace and name).
-pub const TREE_KIND: &str = "resource-tree";
+pub const TREE_KIND: &str = capstan_cache::kinds::RESOURCE_TREE;
 /// Pub/sub channel announcing a changed tree; the payload is `<namespace>/<name>` of the app.
-pub const TREE_CHANNEL: &str = "resource-tree-updates";
+pub const TREE_CHANNEL: &str = capstan_cache::kinds::RESOURCE_TREE_CHANNEL;
 /// Kinds watched only to find managed objects' descendants.
 pub const CHILD_KINDS: &[(&str, &str, &str)] = &[
     ("apps", "v1", "ReplicaSet"),
@@ -74,6 +74,7 @@ pub struct ResourceTree {
 pub struct TreePublisher {
     cache: Cache,
     published: Mutex<HashMap<(String, String), ResourceTree>>,
+    managed: Mutex<HashMap<(String, String), capstan_types::managed::ManagedResources>>,
 }
 
 impl TreePublisher {
@@ -82,6 +83,7 @@ impl TreePublisher {
         Self {
             cache,
             published: Mutex::new(HashMap::new()),
+            managed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -113,6 +115,37 @@ impl TreePublisher {
             )
             .await;
         self.published.lock().expect("tree lock").insert(id, tree);
+        true
+    }
+}
+
+impl TreePublisher {
+    /// Writes the app's managed resources with their diffs, unless unchanged since the last
+    /// write. Returns `false` when Redis is down (the caller tries again soon).
+    pub async fn publish_managed(
+        &self,
+        app_namespace: &str,
+        app_name: &str,
+        managed: capstan_types::managed::ManagedResources,
+    ) -> bool {
+        let id = (app_namespace.to_owned(), app_name.to_owned());
+        if self.managed.lock().expect("managed lock").get(&id) == Some(&managed) {
+            return true;
+        }
+        let key = self.cache.key(
+            capstan_cache::kinds::MANAGED_RESOURCES,
+            &(app_namespace, app_name),
+        );
+        self.cache
+            .set(&key, &managed, std::time::Duration::from_secs(24 * 3600))
+            .await;
+        if !self.cache.is_available() {
+            return false;
+        }
+        self.managed
+            .lock()
+            .expect("managed lock")
+            .insert(id, managed);
         true
     }
 }

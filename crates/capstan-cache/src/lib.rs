@@ -59,3 +59,18 @@ pub use config::{
 };
 pub use error::CacheError;
 pub use key::CacheKey;
+
+/// The kinds of entries components share through the cache, and their pub/sub channels: one
+/// place for the names a writer and its readers must agree on.
+pub mod kinds {
+    /// An Application's resource tree, keyed by `(app namespace, app name)`; written by the
+    /// controller, read by the API server.
+    pub const RESOURCE_TREE: &str = "resource-tree";
+    /// Channel announcing a new resource tree; the payload is `<app namespace>/<app name>`.
+    pub const RESOURCE_TREE_CHANNEL: &str = "resource-tree-updates";
+    /// An Application's managed resources with their diffs (Secret values masked), keyed by
+    /// `(app namespace, app name)`; written by the controller, read by the API server.
+    pub const MANAGED_RESOURCES: &str = "managed-resources";
+    /// A revoked token id (value `true`), kept until the token would have expired.
+    pub const REVOKED_TOKEN: &str = "revoked-token";
+}

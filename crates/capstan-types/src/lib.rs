@@ -27,6 +27,7 @@ pub mod application;
 pub mod application_set;
 pub mod crds;
 pub mod glob;
+pub mod managed;
 mod schema;
 pub mod seed;
 mod ser;
