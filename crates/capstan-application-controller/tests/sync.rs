@@ -85,7 +85,6 @@ async fn a_manual_sync_applies_waits_for_health_and_records_history() -> anyhow:
     assert!(state.finished_at.is_some());
     let app = h
         .wait_for("users-api-prod", "Synced, the Deployment Healthy", |a| {
-            // (The Ingress stays Progressing: the test cluster has no load balancer.)
             sync_status(a) == Some(SyncStatusCode::Synced)
                 && a.status.as_ref().is_some_and(|s| {
                     s.resources.iter().any(|r| {

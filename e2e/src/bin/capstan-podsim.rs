@@ -13,6 +13,8 @@
 //!   statuses (ready, started, running, image, imageID, restartCount), podIP and hostIP;
 //! - deletes pods that carry a deletionTimestamp and no finalizers with grace period 0, since
 //!   no kubelet will confirm their termination.
+//! - plays the ingress controller: every Ingress gets a load-balancer address (`127.0.0.1`) in
+//!   its status, as NGINX reports on AKS, so Ingresses are Healthy like in a real cluster.
 //!
 //! Behaviour is requested with pod annotations (set them in pod templates):
 //!
@@ -138,6 +140,7 @@ async fn main() -> anyhow::Result<()> {
         node_name: args.node_name,
         crashloop_period: args.crashloop_period,
     });
+    tokio::spawn(ingress_controller(client.clone()));
     Controller::new(Api::<Pod>::all(client), watcher::Config::default())
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
@@ -150,6 +153,49 @@ async fn main() -> anyhow::Result<()> {
         .await;
     tracing::info!("shutting down");
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ingress
+// ---------------------------------------------------------------------------------------------
+
+/// The address every Ingress gets, as an ingress controller's load balancer would report.
+const INGRESS_IP: &str = "127.0.0.1";
+
+/// Plays the ingress controller: gives every Ingress a load balancer address in its status, as
+/// NGINX does on AKS, so that Ingresses (and the apps holding them) become Healthy.
+async fn ingress_controller(client: Client) {
+    use k8s_openapi::api::networking::v1::Ingress;
+    let ingresses: Api<Ingress> = Api::all(client.clone());
+    Controller::new(ingresses, watcher::Config::default())
+        .run(
+            |ingress: Arc<Ingress>, client: Arc<Client>| async move {
+                let has_address = ingress
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.load_balancer.as_ref())
+                    .and_then(|lb| lb.ingress.as_ref())
+                    .is_some_and(|i| !i.is_empty());
+                if !has_address {
+                    let api: Api<Ingress> = Api::namespaced(
+                        (*client).clone(),
+                        &ingress.namespace().unwrap_or_default(),
+                    );
+                    let status = json!({ "status": { "loadBalancer": { "ingress": [{ "ip": INGRESS_IP }] } } });
+                    api.patch_status(
+                        &ingress.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&status),
+                    )
+                    .await?;
+                }
+                Ok::<_, kube::Error>(Action::await_change())
+            },
+            |_, _: &kube::Error, _| Action::requeue(Duration::from_secs(2)),
+            Arc::new(client),
+        )
+        .for_each(|_| async {})
+        .await;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,144 @@
+//! Who is calling: the bearer token (an `Authorization: Bearer` header, gRPC metadata of the
+//! same name, or Argo CD's `argocd.token` cookie) verified against the signing keys, checked
+//! against the revocation set in Redis and, for project-role tokens, against the project's
+//! token list; or the anonymous user when `users.anonymous.enabled` is true.
+
+use axum::http::HeaderMap;
+use capstan_cache::Cache;
+use capstan_tokens::Claims;
+use capstan_types::AppProject;
+
+use crate::error::{ApiError, ApiResult};
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// Argo CD's session cookie.
+pub const TOKEN_COOKIE: &str = "argocd.token";
+/// Cache kind of revoked token ids (value: `true`, TTL: until the token would expire).
+pub const REVOKED_TOKEN_KIND: &str = capstan_cache::kinds::REVOKED_TOKEN;
+
+/// An authenticated (or anonymous) caller.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    /// The token's subject (`admin`, an OIDC subject, `proj:<project>:<role>`); empty when
+    /// anonymous.
+    pub subject: String,
+    /// Group memberships, from the claims named by `scopes`.
+    pub groups: Vec<String>,
+    /// The verified claims; `None` when anonymous.
+    pub claims: Option<Claims>,
+}
+
+impl Principal {
+    /// Whether nobody logged in.
+    pub fn is_anonymous(&self) -> bool {
+        self.claims.is_none()
+    }
+
+    /// The name recorded in operations and audit events: the email when the token has one,
+    /// else the subject.
+    pub fn username(&self) -> &str {
+        match &self.claims {
+            None => "anonymous",
+            Some(c) => c.email.as_deref().unwrap_or(&c.sub),
+        }
+    }
+}
+
+/// The bearer token of a request, if any.
+pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
+    if let Some(value) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let mut parts = value.splitn(2, ' ');
+        if let (Some(scheme), Some(token)) = (parts.next(), parts.next())
+            && scheme.eq_ignore_ascii_case("bearer")
+            && !token.trim().is_empty()
+        {
+            return Some(token.trim().to_owned());
+        }
+    }
+    for cookies in headers.get_all(axum::http::header::COOKIE) {
+        let Ok(cookies) = cookies.to_str() else {
+            continue;
+        };
+        for cookie in cookies.split(';') {
+            if let Some((name, value)) = cookie.trim().split_once('=')
+                && name == TOKEN_COOKIE
+                && !value.is_empty()
+            {
+                return Some(value.to_owned());
+            }
+        }
+    }
+    None
+}
+
+/// Authenticates a request from its headers.
+pub async fn authenticate(
+    headers: &HeaderMap,
+    settings: &Settings,
+    cache: &Cache,
+    projects: &Store<AppProject>,
+) -> ApiResult<Principal> {
+    let Some(token) = token_from_headers(headers) else {
+        if settings.cm.anonymous_enabled {
+            return Ok(Principal {
+                subject: String::new(),
+                groups: Vec::new(),
+                claims: None,
+            });
+        }
+        return Err(ApiError::Unauthenticated(
+            "no session: log in (capstan login) or send a bearer token".to_owned(),
+        ));
+    };
+    let keys = settings.keys.as_ref().ok_or_else(|| {
+        ApiError::Unavailable("the token signing keys are not loaded yet".to_owned())
+    })?;
+    let now = jiff::Timestamp::now().as_second();
+    let claims = keys
+        .verifier()
+        .verify(&token, now)
+        .map_err(|e| ApiError::Unauthenticated(format!("invalid token: {e}")))?;
+    if !claims.jti.is_empty() {
+        let key = cache.key(REVOKED_TOKEN_KIND, &claims.jti);
+        if cache.get::<bool>(&key).await == Some(true) {
+            return Err(ApiError::Unauthenticated(
+                "invalid token: the token has been revoked".to_owned(),
+            ));
+        }
+    }
+    if let Some((project, role)) = claims.project_role() {
+        check_project_token(projects, project, role, &claims)?;
+    }
+    Ok(Principal {
+        subject: claims.sub.clone(),
+        groups: capstan_authz::groups_from_claims(
+            &serde_json::to_value(&claims).unwrap_or_default(),
+            &settings.rbac.scopes,
+        ),
+        claims: Some(claims),
+    })
+}
+
+/// A project-role token is only valid while its role lists it (Argo CD's revocation of project
+/// tokens is deleting them from the role).
+fn check_project_token(
+    projects: &Store<AppProject>,
+    project: &str,
+    role: &str,
+    claims: &Claims,
+) -> ApiResult<()> {
+    let listed = projects.get(project).is_some_and(|proj| {
+        capstan_authz::project_token_listed(&proj, role, Some(claims.iat), &claims.jti)
+    });
+    if listed {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthenticated(format!(
+            "invalid token: the token of role {role:?} in project {project:?} no longer exists"
+        )))
+    }
+}

@@ -1,0 +1,190 @@
+//! capstan-api-server: Capstan's public API — the gRPC services of `proto/` and the same
+//! operations as REST/JSON at Argo CD's paths, served on one port; RBAC from `argocd-rbac-cm`
+//! on every call (streams and webhooks included); the Git webhook receiver; watch streams.
+//!
+//! Applications, AppProjects and ApplicationSets are served from in-memory copies kept by
+//! Kubernetes watches ([`store`]), so lists, filters and pages never load the Kubernetes API.
+//! Writes go to Kubernetes; syncs are `operation`s written on the Application, which the
+//! controller carries out.
+//!
+//! **Architecture invariant:** never depends on the controller, repo-server or auth-gateway
+//! crates — it talks to them over gRPC and Redis only — and never holds a token or a
+//! repository credential longer than a request.
+
+pub mod account;
+pub mod apps;
+pub mod appsets;
+pub mod audit;
+pub mod auth;
+pub mod clusters;
+pub mod error;
+pub mod grpc;
+pub mod projects;
+pub mod repos;
+pub mod resources;
+pub mod rest;
+pub mod selector;
+pub mod settings;
+pub mod state;
+pub mod store;
+pub mod watch;
+pub mod webhook;
+pub mod webhook_handler;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use capstan_cache::Cache;
+use capstan_proto::account::v1::account_service_server::AccountServiceServer;
+use capstan_proto::application::v1::application_service_server::ApplicationServiceServer;
+use capstan_proto::applicationset::v1::application_set_service_server::ApplicationSetServiceServer;
+use capstan_proto::cluster::v1::cluster_service_server::ClusterServiceServer;
+use capstan_proto::project::v1::project_service_server::ProjectServiceServer;
+use capstan_proto::repo::v1::repo_server_service_client::RepoServerServiceClient;
+use capstan_proto::repository::v1::repository_service_server::RepositoryServiceServer;
+use capstan_proto::session::v1::session_service_server::SessionServiceServer;
+use capstan_proto::settings::v1::settings_service_server::SettingsServiceServer;
+use capstan_proto::version::v1::version_service_server::VersionServiceServer;
+use capstan_types::{AppProject, Application, ApplicationSet};
+use kube::{Api, Client};
+
+use crate::state::ApiState;
+use crate::store::Store;
+
+/// What the server needs to start.
+#[derive(Debug, Clone)]
+pub struct ApiServerConfig {
+    /// Control-plane namespace.
+    pub namespace: String,
+    /// The repo-server's gRPC endpoint (`http://host:port`).
+    pub repo_server: String,
+    /// gRPC + REST listen address.
+    pub listen_addr: SocketAddr,
+}
+
+/// A running API server's state (for tests and the binary).
+#[derive(Debug)]
+pub struct Running {
+    /// The shared state.
+    pub state: Arc<ApiState>,
+    /// The bound address.
+    pub addr: SocketAddr,
+}
+
+/// The axum router serving gRPC (by content type, on the gRPC service paths), REST and the
+/// webhook on one port.
+pub fn router(state: Arc<ApiState>) -> axum::Router {
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(capstan_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the descriptor set is valid");
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    drop(health_reporter); // every service reports SERVING by default
+    let grpc = tonic::service::Routes::new(ApplicationServiceServer::new(
+        grpc::application::ApplicationApi(state.clone()),
+    ))
+    .add_service(ApplicationSetServiceServer::new(
+        grpc::applicationset::ApplicationSetApi(state.clone()),
+    ))
+    .add_service(ProjectServiceServer::new(grpc::project::ProjectApi(
+        state.clone(),
+    )))
+    .add_service(RepositoryServiceServer::new(
+        grpc::repository::RepositoryApi(state.clone()),
+    ))
+    .add_service(ClusterServiceServer::new(grpc::cluster::ClusterApi(
+        state.clone(),
+    )))
+    .add_service(AccountServiceServer::new(grpc::account::AccountApi(
+        state.clone(),
+    )))
+    .add_service(SessionServiceServer::new(grpc::session::SessionApi(
+        state.clone(),
+    )))
+    .add_service(SettingsServiceServer::new(grpc::settings::SettingsApi(
+        state.clone(),
+    )))
+    .add_service(VersionServiceServer::new(grpc::version::VersionApi))
+    .add_service(reflection)
+    .add_service(health)
+    .prepare()
+    .into_axum_router();
+    rest::router(state).merge(grpc)
+}
+
+/// Connects, starts the watches, waits for them and serves until `shutdown` resolves.
+pub async fn start(
+    config: ApiServerConfig,
+    client: Client,
+    cache: Cache,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running> {
+    let namespace = config.namespace.clone();
+    settings::ensure_signing_keys(&client, &namespace)
+        .await
+        .context("creating the token signing keys")?;
+    projects::ensure_default_project(&client, &namespace)
+        .await
+        .context("creating the default project")?;
+    let settings = settings::watch_settings(&client, &namespace).await;
+    let apps: Store<Application> = Store::new();
+    let projects_store: Store<AppProject> = Store::new();
+    let appsets: Store<ApplicationSet> = Store::new();
+    tokio::spawn(
+        apps.clone()
+            .run(Api::namespaced(client.clone(), &namespace)),
+    );
+    tokio::spawn(
+        projects_store
+            .clone()
+            .run(Api::namespaced(client.clone(), &namespace)),
+    );
+    tokio::spawn(
+        appsets
+            .clone()
+            .run(Api::namespaced(client.clone(), &namespace)),
+    );
+    let channel = tonic::transport::Endpoint::from_shared(config.repo_server.clone())
+        .context("repo-server address")?
+        .connect_timeout(Duration::from_secs(5))
+        .connect_lazy();
+    let state = Arc::new(ApiState::new(
+        client,
+        namespace,
+        apps.clone(),
+        projects_store.clone(),
+        appsets.clone(),
+        settings.clone(),
+        cache,
+        RepoServerServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024),
+    ));
+    // Serve only once the copies are complete and the keys are loaded: an early list would
+    // be wrong, an early token check would fail.
+    let ready = async {
+        apps.ready().await;
+        projects_store.ready().await;
+        appsets.ready().await;
+        let mut settings = settings.clone();
+        let _ = settings.wait_for(|s| s.keys.is_some()).await;
+    };
+    tokio::time::timeout(Duration::from_secs(120), ready)
+        .await
+        .context("the initial lists of Applications, AppProjects and ApplicationSets and the signing keys did not arrive within 120s")?;
+    tokio::spawn(watch::relay_tree_updates(state.clone()));
+
+    let listener = capstan_runtime::bind(config.listen_addr).await?;
+    let addr = listener.local_addr()?;
+    let app = router(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!("API server stopped: {e}");
+        }
+    });
+    tracing::info!("serving gRPC and REST on {addr}");
+    Ok(Running { state, addr })
+}

@@ -1,0 +1,99 @@
+//! `capstan-api-server`: the binary. Parses flags (each also read from a
+//! `CAPSTAN_API_SERVER_*` environment variable), connects to Kubernetes and Redis and serves the
+//! gRPC + REST API on one port and the admin endpoints (/metrics, /healthz, /readyz) on another
+//! until SIGTERM. All logic lives in the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use capstan_api_server::ApiServerConfig;
+use capstan_runtime::{LogArgs, Readiness};
+use clap::Parser;
+
+/// Capstan's public API: gRPC, REST, webhooks and watch streams.
+#[derive(Debug, Parser)]
+#[command(name = "capstan-api-server", version)]
+struct Args {
+    /// gRPC and REST listen address (one port, like Argo CD's server).
+    #[arg(
+        long,
+        env = "CAPSTAN_API_SERVER_LISTEN_ADDR",
+        default_value = "0.0.0.0:8080"
+    )]
+    listen_addr: SocketAddr,
+    /// Admin HTTP address: /metrics, /healthz, /readyz.
+    #[arg(
+        long,
+        env = "CAPSTAN_API_SERVER_METRICS_ADDR",
+        default_value = "0.0.0.0:8083"
+    )]
+    metrics_addr: SocketAddr,
+    /// Control-plane namespace (Applications, AppProjects, argocd-cm, Secrets).
+    #[arg(long, env = "CAPSTAN_API_SERVER_NAMESPACE", default_value = "argocd")]
+    namespace: String,
+    /// The repo-server's gRPC endpoint.
+    #[arg(
+        long,
+        env = "CAPSTAN_API_SERVER_REPO_SERVER",
+        default_value = "http://capstan-repo-server:8081"
+    )]
+    repo_server: String,
+    /// Redis URL of the shared cache (resource trees, managed resources, revoked tokens).
+    #[arg(long, env = "CAPSTAN_API_SERVER_REDIS_URL")]
+    redis_url: Option<String>,
+    /// File with the 32-byte key that encrypts cache values; must be the controller's to read
+    /// the trees it writes.
+    #[arg(long, env = "CAPSTAN_API_SERVER_CACHE_KEY_FILE")]
+    cache_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    capstan_runtime::init_tracing(&args.log)?;
+    let client = kube::Client::try_default().await?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let cache = match &args.redis_url {
+        Some(url) => capstan_cache::Cache::new(
+            capstan_cache::CacheConfig {
+                initiator: "api-server".to_owned(),
+                ..capstan_cache::CacheConfig::new(
+                    Some(url.clone()),
+                    capstan_cache::EncryptionKey::load_or_generate(args.cache_key_file.as_deref())?,
+                )
+            },
+            &mut registry,
+        )?,
+        None => capstan_cache::Cache::disabled(),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let wait = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let readiness = Readiness::default();
+    let admin = capstan_runtime::serve_http(
+        capstan_runtime::bind(args.metrics_addr).await?,
+        capstan_runtime::admin_router(Arc::new(registry), readiness.clone()),
+        wait(stop_rx.clone()),
+    );
+    let admin = tokio::spawn(admin);
+    capstan_api_server::start(
+        ApiServerConfig {
+            namespace: args.namespace,
+            repo_server: args.repo_server,
+            listen_addr: args.listen_addr,
+        },
+        client,
+        cache,
+        wait(stop_rx),
+    )
+    .await?;
+    readiness.set(true);
+    capstan_runtime::shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    admin.await??;
+    Ok(())
+}

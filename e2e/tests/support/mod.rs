@@ -1,0 +1,387 @@
+//! The full Capstan stack for end-to-end tests: a repo-server, an application controller and
+//! an API server in the test process, talking over real gRPC/HTTP sockets to each other, to
+//! the real kube-apiserver, Redis and Git server of the test environment
+//! (`e2e/testenv-up.sh`). Callers reach the API server as users do: gRPC, `curl`, the
+//! `capstan` binary.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use capstan_application_controller::ControllerConfig;
+use capstan_application_controller::shard::Shard;
+use capstan_e2e::{TestEnv, TestNamespace, install_crds};
+use capstan_repo_server::{RepoServerConfig, ServeOptions};
+use capstan_tokens::{Claims, KeySet};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, ObjectMeta, PostParams};
+use tokio::sync::oneshot;
+
+/// What to start.
+#[derive(Debug, Clone, Default)]
+pub struct StackOptions {
+    /// `argocd-cm` data (besides the harness's `installationID` and reconciliation timeout).
+    pub cm: BTreeMap<String, String>,
+    /// `argocd-rbac-cm` data; none → no ConfigMap.
+    pub rbac: Option<BTreeMap<String, String>>,
+    /// `argocd-secret` data; none → no Secret.
+    pub secret: Option<BTreeMap<String, String>>,
+    /// Run without a controller (the API alone, e.g. to see the annotations it writes).
+    pub no_controller: bool,
+}
+
+/// A running stack in its own control-plane namespace.
+pub struct Stack {
+    pub env: TestEnv,
+    pub control: TestNamespace,
+    /// `host:port` of the API server (gRPC and REST).
+    pub api_addr: SocketAddr,
+    pub api: std::sync::Arc<capstan_api_server::state::ApiState>,
+    _data: tempfile::TempDir,
+    _stops: Vec<oneshot::Sender<()>>,
+}
+
+impl Drop for Stack {
+    /// Apps keep their resources finalizer: with the controller gone the control namespace
+    /// would never finish deleting. Drop the finalizers first (best effort).
+    fn drop(&mut self) {
+        self._stops.clear();
+        if std::env::var_os("CAPSTAN_E2E_KEEP_NAMESPACES").is_some() {
+            return;
+        }
+        // Only the apps that still have finalizers (one kubectl run each).
+        let names = self
+            .kubectl(&[
+                "-n",
+                &self.control.name,
+                "get",
+                "applications",
+                "-o",
+                r#"jsonpath={range .items[?(@.metadata.finalizers)]}{.metadata.name}{"\n"}{end}"#,
+            ])
+            .unwrap_or_default();
+        for name in names.lines().filter(|l| !l.is_empty()) {
+            let _ = self.kubectl(&[
+                "-n",
+                &self.control.name,
+                "patch",
+                "application",
+                name,
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"finalizers":null}}"#,
+            ]);
+        }
+    }
+}
+
+fn stopper() -> (
+    oneshot::Sender<()>,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let (tx, rx) = oneshot::channel::<()>();
+    (tx, async move {
+        let _ = rx.await;
+    })
+}
+
+impl Stack {
+    /// Starts everything; returns once the API server serves.
+    pub async fn start(options: StackOptions) -> anyhow::Result<Self> {
+        if let Ok(filter) = std::env::var("CAPSTAN_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
+        let env = TestEnv::from_env()?;
+        let client = env.kube_client().await?;
+        install_crds(&client).await?;
+        let control = env.unique_namespace("api").await?;
+        let ns = control.name.clone();
+        env.create_git_creds_secret(&ns).await?;
+        let mut cm = options.cm.clone();
+        cm.insert("timeout.reconciliation".into(), "0".into());
+        cm.entry("installationID".into())
+            .or_insert_with(|| ns.clone());
+        let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+        let config_map = |name: &str, data: BTreeMap<String, String>| ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            data: Some(data),
+            ..ConfigMap::default()
+        };
+        config_maps
+            .create(&PostParams::default(), &config_map("argocd-cm", cm))
+            .await?;
+        if let Some(rbac) = options.rbac.clone() {
+            config_maps
+                .create(&PostParams::default(), &config_map("argocd-rbac-cm", rbac))
+                .await?;
+        }
+        if let Some(secret) = options.secret.clone() {
+            Api::<Secret>::namespaced(client.clone(), &ns)
+                .create(
+                    &PostParams::default(),
+                    &Secret {
+                        metadata: ObjectMeta {
+                            name: Some("argocd-secret".into()),
+                            ..ObjectMeta::default()
+                        },
+                        string_data: Some(secret),
+                        ..Secret::default()
+                    },
+                )
+                .await?;
+        }
+
+        // One cache (one encryption key) shared by the controller and the API server, as the
+        // chart gives them one key file.
+        let mut registry = prometheus_client::registry::Registry::default();
+        let cache = capstan_cache::Cache::new(
+            capstan_cache::CacheConfig {
+                prefix: format!("capstan-test:{ns}"),
+                ..capstan_cache::CacheConfig::new(
+                    Some(env.redis_url().to_owned()),
+                    capstan_cache::EncryptionKey::generate(),
+                )
+            },
+            &mut registry,
+        )?;
+
+        let mut stops = Vec::new();
+        let data = tempfile::tempdir()?;
+        let mut config = RepoServerConfig::new(data.path(), env.kubectl(), env.helm());
+        config.redis_url = Some(env.redis_url().to_owned());
+        config.secrets_namespace = Some(ns.clone());
+        config.fetch_interval = Duration::from_millis(200);
+        config.revision_cache_ttl = Duration::from_millis(200);
+        let mut repo_registry = prometheus_client::registry::Registry::default();
+        let service =
+            capstan_repo_server::build_service(&config, Some(client.clone()), &mut repo_registry)
+                .await?;
+        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let repo_server = format!("http://{}", grpc.local_addr()?);
+        let (stop, stopped) = stopper();
+        stops.push(stop);
+        tokio::spawn(capstan_repo_server::serve_service(
+            service,
+            repo_registry,
+            ServeOptions { grpc, admin },
+            stopped,
+        ));
+
+        if !options.no_controller {
+            let (stop, stopped) = stopper();
+            stops.push(stop);
+            let mut controller_registry = prometheus_client::registry::Registry::default();
+            let controller = capstan_application_controller::run(
+                ControllerConfig {
+                    namespace: ns.clone(),
+                    repo_server: repo_server.clone(),
+                    cache: Some(cache.clone()),
+                    shard: Shard::default(),
+                    sync_timeout: Duration::from_secs(60),
+                },
+                client.clone(),
+                &mut controller_registry,
+                stopped,
+            )
+            .await?;
+            tokio::spawn(controller);
+        }
+
+        let (stop, stopped) = stopper();
+        stops.push(stop);
+        let running = capstan_api_server::start(
+            capstan_api_server::ApiServerConfig {
+                namespace: ns.clone(),
+                repo_server,
+                listen_addr: "127.0.0.1:0".parse()?,
+            },
+            client,
+            cache,
+            stopped,
+        )
+        .await?;
+        Ok(Self {
+            env,
+            control,
+            api_addr: running.addr,
+            api: running.state,
+            _data: data,
+            _stops: stops,
+        })
+    }
+
+    /// The API server's base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.api_addr)
+    }
+
+    /// The signing keys the API server created.
+    pub async fn keys(&self) -> anyhow::Result<KeySet> {
+        let secret = Api::<Secret>::namespaced(self.env.kube_client().await?, &self.control.name)
+            .get("capstan-signing-keys")
+            .await?;
+        let data: BTreeMap<String, Vec<u8>> = secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect();
+        Ok(KeySet::from_secret_data(&data)?)
+    }
+
+    /// A session token for `sub` in `groups`, signed like the auth-gateway's.
+    pub async fn token(&self, sub: &str, groups: &[&str]) -> anyhow::Result<String> {
+        let now = jiff_now();
+        let claims = Claims::new_session(
+            sub,
+            groups.iter().map(|g| (*g).to_owned()).collect(),
+            now,
+            Duration::from_secs(3600),
+        );
+        Ok(self.keys().await?.sign(&claims)?)
+    }
+
+    /// A gRPC channel to the API server.
+    pub async fn channel(&self) -> anyhow::Result<tonic::transport::Channel> {
+        Ok(tonic::transport::Endpoint::from_shared(self.url())?
+            .connect()
+            .await?)
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> anyhow::Result<String> {
+        let output = Command::new(self.env.kubectl())
+            .args(["--kubeconfig", self.env.kubeconfig()])
+            .args(args)
+            .output()
+            .context("running kubectl")?;
+        if !output.status.success() {
+            bail!(
+                "kubectl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(String::from_utf8(output.stdout)?)
+    }
+
+    /// `curl` against the API server: (HTTP status, body).
+    pub fn curl(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> anyhow::Result<(u16, String)> {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "-X", method, "-w", "\n%{http_code}"]);
+        if let Some(token) = token {
+            cmd.args(["-H", &format!("Authorization: Bearer {token}")]);
+        }
+        if let Some(body) = body {
+            cmd.args([
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                body,
+            ]);
+        }
+        cmd.arg(format!("{}{path}", self.url()));
+        let output = cmd.output().context("running curl")?;
+        if !output.status.success() {
+            bail!(
+                "curl {method} {path}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let text = String::from_utf8(output.stdout)?;
+        let (body, status) = text
+            .rsplit_once('\n')
+            .context("curl output without status")?;
+        Ok((status.trim().parse()?, body.to_owned()))
+    }
+}
+
+/// Seconds since the epoch.
+pub fn jiff_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The `capstan` binary next to the test executable (built by `cargo build --bins`).
+pub fn capstan_bin() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .context("test executable has no target directory")?;
+    let bin = dir.join("capstan");
+    if !bin.exists() {
+        bail!(
+            "{} does not exist: build it first with `cargo build -p capstan-cli`",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// The seed-like example repository published for a stack (see the controller's tests for the
+/// same rewriting): repo URL → the test Git server's, `argocd` → the control namespace, every
+/// `<service>-api-<env>` prefixed with `prefix`.
+pub fn publish_seed_examples(
+    env: &TestEnv,
+    control_namespace: &str,
+    prefix: &str,
+) -> anyhow::Result<SeedRepo> {
+    let examples =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/k8s-manifests");
+    let name = capstan_e2e::unique_name("seed");
+    let url = env.git_repo_url(&name);
+    let files: Vec<(String, String)> = capstan_e2e::read_tree(&examples)?
+        .into_iter()
+        .map(|(path, content)| {
+            let mut out = content
+                .replace("http://git.capstan.local/k8s-manifests.git", &url)
+                .replace(
+                    "namespace: argocd\n",
+                    &format!("namespace: {control_namespace}\n"),
+                );
+            for service in ["users", "orders", "products"] {
+                for stage in ["dev", "staging", "prod"] {
+                    let old = format!("{service}-api-{stage}");
+                    out = out.replace(&old, &format!("{prefix}-{old}"));
+                }
+            }
+            (path, out)
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    env.create_git_repo(&name, &refs)?;
+    Ok(SeedRepo { name, url, files })
+}
+
+/// A published copy of the seed-like examples.
+pub struct SeedRepo {
+    /// Repository name on the test Git server.
+    pub name: String,
+    /// Its URL.
+    pub url: String,
+    /// The rewritten files, (path, content).
+    pub files: Vec<(String, String)>,
+}
