@@ -12,6 +12,43 @@ pub(crate) fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
+/// Reads `path` as UTF-8 text, or stdin for `-`; the error names the path.
+pub(crate) fn read_input(path: &Path) -> anyhow::Result<String> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("reading standard input")?;
+        return Ok(text);
+    }
+    read(path)
+}
+
+/// Parses `text` (read from `path`) as a stream of YAML (or JSON) documents, each a
+/// Kubernetes object; empty documents are skipped.
+///
+/// Errors name the path and, for syntax errors, the line and column.
+pub(crate) fn parse_objects(path: &Path, text: &str) -> anyhow::Result<Vec<Value>> {
+    let mut objects = Vec::new();
+    for (index, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let value = Value::deserialize(document)
+            .with_context(|| format!("parsing {} as YAML", path.display()))?;
+        match value {
+            Value::Null => {}
+            Value::Object(_) => objects.push(value),
+            other => bail!(
+                "{}: document {} is {}, not a Kubernetes object (a YAML mapping)",
+                path.display(),
+                index + 1,
+                json_type(&other)
+            ),
+        }
+    }
+    if objects.is_empty() {
+        bail!("{}: no YAML document in the file", path.display());
+    }
+    Ok(objects)
+}
+
 /// Parses `text` (read from `path`) as exactly one YAML document holding a Kubernetes object.
 ///
 /// Errors name the path and, for syntax errors, the line and column.
@@ -92,7 +129,21 @@ fn json_type(value: &Value) -> &'static str {
 mod tests {
     use std::path::Path;
 
-    use super::{parse_config_map_data, parse_object};
+    use super::{parse_config_map_data, parse_object, parse_objects};
+
+    #[test]
+    fn object_streams() {
+        let path = Path::new("apps.yaml");
+        let objects = parse_objects(path, "kind: A\n---\n---\nkind: B\n").expect("two objects");
+        assert_eq!(objects.len(), 2);
+        let err = parse_objects(path, "").expect_err("empty");
+        assert_eq!(err.to_string(), "apps.yaml: no YAML document in the file");
+        let err = parse_objects(path, "kind: A\n---\n- x\n").expect_err("a list");
+        assert_eq!(
+            err.to_string(),
+            "apps.yaml: document 2 is a list, not a Kubernetes object (a YAML mapping)"
+        );
+    }
 
     #[test]
     fn objects_must_be_one_mapping() {
