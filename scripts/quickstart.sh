@@ -4,9 +4,10 @@
 # k8s-manifests), Capstan's CRDs and settings, the repository Secret, the AppProject and the
 # App of Apps.
 #
-# Then it starts capstan-repo-server and capstan-application-controller, applies the root
-# Application and prints every app's sync and health as they converge. The api-server,
-# auth-gateway and dashboard join as they land (see README.md).
+# Then it starts capstan-repo-server, capstan-application-controller and capstan-api-server,
+# applies the root Application, prints every app's sync and health as they converge, and logs
+# the `capstan` CLI in with an admin token. The auth-gateway and dashboard join as they land
+# (see README.md).
 #
 # Knobs: TESTENV_DIR (default <repo>/.testenv); `scripts/quickstart.sh down` stops everything.
 set -euo pipefail
@@ -54,6 +55,12 @@ BARE=$GIT_REPOS_DIR/k8s-manifests.git
 
 step "configuring the argocd namespace: argocd-cm, argocd-rbac-cm, repository Secret, AppProject"
 k create namespace argocd --dry-run=client -o yaml | k apply -f - >/dev/null
+# Applications left by an earlier run would show their old status until reconciled and fool the
+# convergence check below: start from none (their resources stay and are adopted again).
+for app in $(k -n argocd get applications.argoproj.io -o name 2>/dev/null); do
+  k -n argocd patch "$app" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null
+done
+k -n argocd delete applications.argoproj.io --all --wait=true >/dev/null 2>&1 || true
 k -n argocd apply -f - >/dev/null <<YAML
 apiVersion: v1
 kind: ConfigMap
@@ -68,6 +75,26 @@ data:
   # This local cluster also hosts the test suite's controllers: an installation id keeps each
   # installation's objects its own (as with several Argo CD instances on one cluster).
   installationID: "capstan-quickstart"
+---
+# The seed guide's RBAC policy: developers view and sync, devops do everything.
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: argocd-rbac-cm
+  namespace: argocd
+data:
+  policy.default: role:readonly
+  policy.csv: |
+    p, role:developer, applications, get, */*, allow
+    p, role:developer, applications, sync, */*, allow
+    p, role:developer, logs, get, */*, allow
+    p, role:developer, exec, create, */*, deny
+    p, role:devops, applications, *, */*, allow
+    p, role:devops, clusters, *, *, allow
+    p, role:devops, repositories, *, *, allow
+    p, role:devops, projects, *, *, allow
+    g, devops-team@example.com, role:devops
+    g, developers@example.com, role:developer
 ---
 apiVersion: v1
 kind: Secret
@@ -84,8 +111,8 @@ stringData:
 YAML
 k apply -f "$WORK/argocd/projects/microservices.yaml" >/dev/null
 
-step "building and starting capstan-repo-server and capstan-application-controller"
-cargo build --quiet -p capstan-repo-server -p capstan-application-controller
+step "building and starting capstan-repo-server, capstan-application-controller and capstan-api-server"
+cargo build --quiet -p capstan-repo-server -p capstan-application-controller -p capstan-api-server -p capstan-cli
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 stop_components
 REPO_GRPC=127.0.0.1:$(free_port); REPO_ADMIN=127.0.0.1:$(free_port)
@@ -106,6 +133,18 @@ CAPSTAN_CONTROLLER_CACHE_KEY_FILE=$TESTENV_DIR/cache.key \
 echo $! > "$TESTENV_DIR/capstan-application-controller.pid"
 for _ in $(seq 1 100); do curl -fs "http://$CONTROLLER_ADMIN/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fs "http://$CONTROLLER_ADMIN/readyz" >/dev/null || { tail -20 "$TESTENV_DIR/capstan-application-controller.log" >&2; exit 1; }
+API=127.0.0.1:$(free_port); API_ADMIN=127.0.0.1:$(free_port)
+KUBECONFIG=$KUBECONFIG CAPSTAN_API_SERVER_NAMESPACE=argocd CAPSTAN_API_SERVER_REPO_SERVER=http://$REPO_GRPC \
+CAPSTAN_API_SERVER_LISTEN_ADDR=$API CAPSTAN_API_SERVER_METRICS_ADDR=$API_ADMIN \
+CAPSTAN_API_SERVER_REDIS_URL=$REDIS_URL CAPSTAN_API_SERVER_CACHE_KEY_FILE=$TESTENV_DIR/cache.key \
+  setsid target/debug/capstan-api-server >"$TESTENV_DIR/capstan-api-server.log" 2>&1 </dev/null &
+echo $! > "$TESTENV_DIR/capstan-api-server.pid"
+for _ in $(seq 1 150); do curl -fs "http://$API_ADMIN/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fs "http://$API_ADMIN/readyz" >/dev/null || { tail -20 "$TESTENV_DIR/capstan-api-server.log" >&2; exit 1; }
+# Until the auth-gateway's login lands, an admin token signed with the installation's keys.
+export CAPSTAN_CONFIG=$TESTENV_DIR/capstan-config
+TOKEN=$(KUBECONFIG=$KUBECONFIG target/debug/capstan-api-server --namespace argocd token --subject admin)
+target/debug/capstan login "$API" --auth-token "$TOKEN" --name quickstart >/dev/null
 
 step "applying the App of Apps (argocd/root-app.yaml); watching the apps converge"
 k apply -f "$WORK/argocd/root-app.yaml" >/dev/null
@@ -124,17 +163,14 @@ ok = "root-app" in names and len(apps) > 1
 for a in apps:
     sync, health, op = state(a)
     automated = bool((a["spec"].get("syncPolicy") or {}).get("automated"))
-    if automated and (sync != "Synced" or op != "Succeeded"):
+    # Synced, by an automated sync or (objects left by an earlier run) already.
+    if automated and (sync != "Synced" or op not in ("Succeeded", "")):
         ok = False
     if not automated and not sync:
         ok = False
 sys.exit(0 if ok else 1)'
 }
-table() {
-  k -n argocd get applications.argoproj.io --sort-by=.metadata.name \
-    -o custom-columns='APPLICATION:.metadata.name,SYNC:.status.sync.status,HEALTH:.status.health.status,LAST OPERATION:.status.operationState.phase,REVISION:.status.sync.revision' 2>/dev/null \
-    | sed -E 's/([0-9a-f]{7})[0-9a-f]{33}/\1/'
-}
+table() { target/debug/capstan app list 2>/dev/null; }
 LAST=""
 DEADLINE=$(( $(date +%s) + ${QUICKSTART_TIMEOUT:-300} ))
 while :; do
@@ -151,18 +187,20 @@ while :; do
   sleep 1
 done
 step "converged"
+table
 
 cat <<MSG
 
 Converged: the App of Apps created the AppProject and the child Applications; dev and staging
 were synced automatically (auto-sync, prune, self-heal), prod waits for a manual sync.
-Health stays Progressing where an Ingress waits for a load balancer the local cluster lacks.
-Running: control plane, Redis, $REPO_URL, capstan-repo-server (gRPC $REPO_GRPC, metrics
-http://$REPO_ADMIN/metrics) and capstan-application-controller (metrics
-http://$CONTROLLER_ADMIN/metrics); state and logs in $TESTENV_DIR.
-  export KUBECONFIG=$KUBECONFIG
-  kubectl -n argocd get applications -w                  # sync and health as they change
-  kubectl -n argocd patch application users-api-prod --type merge \
-    -p '{"operation":{"sync":{},"initiatedBy":{"username":"me"}}}'   # a manual sync of prod
+Running: control plane, Redis, $REPO_URL, capstan-repo-server (gRPC $REPO_GRPC),
+capstan-application-controller (metrics http://$CONTROLLER_ADMIN/metrics) and
+capstan-api-server (gRPC and REST on http://$API, metrics http://$API_ADMIN/metrics);
+state and logs in $TESTENV_DIR. The capstan CLI is logged in as admin:
+  export CAPSTAN_CONFIG=$CAPSTAN_CONFIG KUBECONFIG=$KUBECONFIG PATH=$ROOT/target/debug:\$PATH
+  capstan app list                                        # sync and health
+  capstan app sync users-api-prod                         # the manual sync of prod
+  capstan app diff users-api-staging
+  curl -H "Authorization: Bearer \$(capstan-api-server --namespace argocd token)" http://$API/api/v1/applications
 Stop everything with: scripts/quickstart.sh down
 MSG

@@ -28,7 +28,9 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "build tests"
+step "build tests and binaries"
+# The end-to-end tests run the binaries (the capstan CLI) as users do.
+cargo build --workspace --bins --locked
 cargo nextest run --workspace --locked --no-run
 
 step "start the test environment"

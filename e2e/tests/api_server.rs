@@ -436,6 +436,38 @@ async fn bad_tokens_are_rejected_and_anonymous_access_follows_the_settings() -> 
         None,
     )?;
     assert_eq!((status, body.contains("no")), (200, true), "{body}");
+    // Without policy.default, an anonymous caller gets nothing.
+    Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(
+        stack.env.kube_client().await?,
+        &stack.control.name,
+    )
+    .patch(
+        "argocd-rbac-cm",
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "data": { "policy.default": "" } })),
+    )
+    .await?;
+    capstan_e2e::eventually(
+        Duration::from_secs(20),
+        "the empty default role",
+        || async {
+            Ok(stack
+                .api
+                .settings()
+                .enforcer
+                .default_role()
+                .is_none()
+                .then_some(()))
+        },
+    )
+    .await?;
+    let (status, body) = stack.curl(
+        "GET",
+        "/api/v1/account/can-i/applications/get/p/a",
+        None,
+        None,
+    )?;
+    assert_eq!((status, body.contains("no")), (200, true), "{body}");
     Ok(())
 }
 
@@ -797,6 +829,23 @@ async fn rest_list_get_sync_and_rollback_speak_argo_cds_json() -> anyhow::Result
         "admin"
     );
     assert!(image_of(&stack, &dest)?.ends_with(":dev-1"));
+
+    // The watch stream, as newline-delimited JSON: the current state first.
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-N", "--max-time", "3"])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .arg(format!(
+            "{}/api/v1/stream/applications?name={name}",
+            stack.url()
+        ))
+        .output()?;
+    let stream = String::from_utf8(out.stdout)?;
+    let first: Value = serde_json::from_str(stream.lines().next().unwrap_or_default())?;
+    assert_eq!(first["result"]["type"], "ADDED", "{stream}");
+    assert_eq!(
+        first["result"]["application"]["metadata"]["name"],
+        name.as_str()
+    );
 
     // The resource tree and managed resources the dashboard reads.
     let (status, body) = stack.curl(

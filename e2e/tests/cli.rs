@@ -178,3 +178,150 @@ async fn the_cli_creates_syncs_rolls_back_and_deletes_the_seed_app() -> anyhow::
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn projects_role_tokens_repositories_and_clusters_through_the_cli() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions::default()).await?;
+    let cli = Cli {
+        bin: support::capstan_bin()?,
+        config: tempfile::tempdir()?,
+    };
+    let admin = stack.token("admin", &[]).await?;
+    cli.ok(&["login", &stack.api_addr.to_string(), "--auth-token", &admin])?;
+
+    // A project with a CI role, as a platform team would set one up.
+    let repo = stack.env.git_repo_url("team-a");
+    // (The project only names it: no repository needs to exist.)
+    cli.ok(&[
+        "proj",
+        "create",
+        "team-a",
+        "--description",
+        "Team A",
+        "--src",
+        &repo,
+        "--dest",
+        "https://kubernetes.default.svc,team-a-*",
+    ])?;
+    let list = cli.ok(&["proj", "list"])?;
+    assert!(
+        list.contains("team-a") && list.contains("default"),
+        "{list}"
+    );
+    stack.kubectl(&[
+        "-n",
+        &stack.control.name,
+        "patch",
+        "appproject",
+        "team-a",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"roles":[{"name":"ci","policies":[
+            "p, proj:team-a:ci, applications, get, team-a/*, allow",
+            "p, proj:team-a:ci, applications, sync, team-a/*, allow"]}]}}"#,
+    ])?;
+    let ci = cli.ok(&["proj", "role", "create-token", "team-a", "ci", "-t"])?;
+    let ci = ci.trim().to_owned();
+    let can = |token: &str, action: &str, object: &str| {
+        cli.ok(&[
+            "--auth-token",
+            token,
+            "account",
+            "can-i",
+            action,
+            "applications",
+            object,
+        ])
+        .map(|out| out.trim().to_owned())
+    };
+    assert_eq!(can(&ci, "sync", "team-a/web")?, "yes");
+    assert_eq!(can(&ci, "delete", "team-a/web")?, "no");
+    assert_eq!(can(&ci, "get", "other/web")?, "no");
+
+    // Deleting the token from the role revokes it.
+    let project: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["proj", "get", "team-a", "-o", "json"])?)?;
+    let listed = &project["spec"]["roles"][0]["jwtTokens"][0];
+    let (iat, id) = (
+        listed["iat"].as_i64().unwrap(),
+        listed["id"].as_str().unwrap(),
+    );
+    let (status, body) = stack.curl(
+        "DELETE",
+        &format!("/api/v1/projects/team-a/roles/ci/token/{iat}?id={id}"),
+        Some(&admin),
+        None,
+    )?;
+    assert_eq!(status, 200, "{body}");
+    let out = cli.run(&[
+        "--auth-token",
+        &ci,
+        "account",
+        "can-i",
+        "sync",
+        "applications",
+        "team-a/web",
+    ])?;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("revoked") || stderr.contains("no longer exists"),
+        "{stderr}"
+    );
+
+    // Repositories: credentials go into a labelled Secret and never come back.
+    let private = capstan_e2e::unique_name("private");
+    let url = stack.env.git_repo_url(&private);
+    stack
+        .env
+        .create_git_repo(&private, &[("README.md", "hello\n")])?;
+    cli.ok(&[
+        "repo",
+        "add",
+        &url,
+        "--username",
+        stack.env.git_http_user(),
+        "--password",
+        stack.env.git_http_password(),
+    ])?;
+    let listed = cli.ok(&["repo", "list"])?;
+    assert!(listed.contains(&url), "{listed}");
+    assert!(!listed.contains(stack.env.git_http_password()), "{listed}");
+    let secrets = stack.kubectl(&[
+        "-n",
+        &stack.control.name,
+        "get",
+        "secrets",
+        "-l",
+        "argocd.argoproj.io/secret-type=repository",
+        "-o",
+        "jsonpath={.items[*].data.url}",
+    ])?;
+    assert!(!secrets.trim().is_empty(), "the repository Secret exists");
+    let (status, body) = stack.curl(
+        "GET",
+        &format!(
+            "/api/v1/repositories/{}",
+            url.replace(':', "%3A").replace('/', "%2F")
+        ),
+        Some(&admin),
+        None,
+    )?;
+    assert_eq!(status, 200, "{body}");
+    let repo_view: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(
+        repo_view["connectionState"]["status"], "Successful",
+        "{body}"
+    );
+    assert!(!body.contains(stack.env.git_http_password()));
+    cli.ok(&["repo", "rm", &url])?;
+    assert!(!cli.ok(&["repo", "list"])?.contains(&url));
+
+    // Clusters: the in-cluster destination is always there.
+    let clusters = cli.ok(&["cluster", "list"])?;
+    assert!(
+        clusters.contains("https://kubernetes.default.svc") && clusters.contains("in-cluster"),
+        "{clusters}"
+    );
+    Ok(())
+}

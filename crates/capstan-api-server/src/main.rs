@@ -48,6 +48,31 @@ struct Args {
     cache_key_file: Option<PathBuf>,
     #[command(flatten)]
     log: LogArgs,
+    #[command(subcommand)]
+    command: Option<Subcommand>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Subcommand {
+    /// Prints a session token signed with the installation's keys (read from the
+    /// `capstan-signing-keys` Secret with your kubeconfig, created if missing) — for
+    /// bootstrapping and automation until SSO or local login is set up, like
+    /// `argocd admin` commands that work with cluster access.
+    Token {
+        /// The token's subject (`admin` is the built-in administrator).
+        #[arg(long, default_value = "admin")]
+        subject: String,
+        /// Groups the token carries (comma-separated), for RBAC `g` lines.
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        /// Lifetime (`24h`, `30m`).
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        ttl: std::time::Duration,
+    },
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    capstan_types::settings::parse_go_duration(text).map_err(|e| e.to_string())
 }
 
 #[tokio::main]
@@ -55,6 +80,23 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     capstan_runtime::init_tracing(&args.log)?;
     let client = kube::Client::try_default().await?;
+    if let Some(Subcommand::Token {
+        subject,
+        groups,
+        ttl,
+    }) = args.command
+    {
+        let token = capstan_api_server::settings::issue_token(
+            &client,
+            &args.namespace,
+            &subject,
+            groups,
+            ttl,
+        )
+        .await?;
+        println!("{token}");
+        return Ok(());
+    }
     let mut registry = prometheus_client::registry::Registry::default();
     let cache = match &args.redis_url {
         Some(url) => capstan_cache::Cache::new(

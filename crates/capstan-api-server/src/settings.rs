@@ -171,6 +171,24 @@ pub async fn ensure_signing_keys(client: &Client, namespace: &str) -> anyhow::Re
     }
 }
 
+/// Signs a session token for `subject` with the installation's active key (creating the keys
+/// when missing): the bootstrap path to an admin token with cluster access.
+pub async fn issue_token(
+    client: &Client,
+    namespace: &str,
+    subject: &str,
+    groups: Vec<String>,
+    ttl: std::time::Duration,
+) -> anyhow::Result<String> {
+    ensure_signing_keys(client, namespace).await?;
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = api.get(SIGNING_KEYS_SECRET).await?;
+    let keys = KeySet::from_secret_data(&secret_bytes(secret.data))?;
+    let now = jiff::Timestamp::now().as_second();
+    let claims = capstan_tokens::Claims::new_session(subject, groups, now, ttl);
+    Ok(keys.sign(&claims)?)
+}
+
 /// Starts the watches; the receiver always holds the settings in force.
 pub async fn watch_settings(client: &Client, namespace: &str) -> watch::Receiver<Arc<Settings>> {
     let (change_tx, mut change_rx) = tokio::sync::mpsc::channel(16);
