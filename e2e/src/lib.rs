@@ -604,3 +604,70 @@ mod tests {
         );
     }
 }
+
+/// A published copy of the seed-like examples (`examples/k8s-manifests`).
+#[derive(Debug, Clone)]
+pub struct SeedRepo {
+    /// Repository name on the test Git server.
+    pub name: String,
+    /// Its URL.
+    pub url: String,
+    /// The rewritten files, (path, content).
+    pub files: Vec<(String, String)>,
+}
+
+impl SeedRepo {
+    /// The content of the file whose path ends with `suffix`.
+    pub fn file(&self, suffix: &str) -> Option<&str> {
+        self.files
+            .iter()
+            .find(|(path, _)| path.ends_with(suffix))
+            .map(|(_, content)| content.as_str())
+    }
+}
+
+/// The seed-like example repository as a user would publish it for one test: the placeholder
+/// repo URL replaced by the test Git server's, Argo CD's `argocd` namespace by the test's
+/// control-plane namespace, and every `<service>-api-<env>` name (apps and their namespaces)
+/// prefixed with `prefix` so runs never share objects.
+pub fn publish_seed_examples(
+    env: &TestEnv,
+    control_namespace: &str,
+    prefix: &str,
+) -> anyhow::Result<SeedRepo> {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/k8s-manifests");
+    let name = unique_name("seed");
+    let url = env.git_repo_url(&name);
+    let files: Vec<(String, String)> = read_tree(&examples)?
+        .into_iter()
+        .map(|(path, content)| {
+            (
+                path,
+                rewrite_seed(&content, &url, control_namespace, prefix),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    env.create_git_repo(&name, &refs)?;
+    Ok(SeedRepo { name, url, files })
+}
+
+/// See [`publish_seed_examples`].
+pub fn rewrite_seed(content: &str, url: &str, control_namespace: &str, prefix: &str) -> String {
+    let mut out = content
+        .replace("http://git.capstan.local/k8s-manifests.git", url)
+        .replace(
+            "namespace: argocd\n",
+            &format!("namespace: {control_namespace}\n"),
+        );
+    for service in ["users", "orders", "products"] {
+        for stage in ["dev", "staging", "prod"] {
+            let old = format!("{service}-api-{stage}");
+            out = out.replace(&old, &format!("{prefix}-{old}"));
+        }
+    }
+    out
+}

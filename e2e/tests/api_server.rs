@@ -697,14 +697,11 @@ async fn a_github_push_refreshes_only_the_apps_whose_paths_it_touches() -> anyho
 
 /// The seed's users-api-dev Application (rewritten for this stack) as JSON, with automated sync
 /// off so the test decides when to sync.
-fn seed_app(seed: &support::SeedRepo, prefix: &str) -> anyhow::Result<Value> {
+fn seed_app(seed: &capstan_e2e::SeedRepo, prefix: &str) -> anyhow::Result<Value> {
     let yaml = seed
-        .files
-        .iter()
-        .find(|(p, _)| p.ends_with("applications/users-api-dev.yaml"))
-        .map(|(_, c)| c.clone())
+        .file("applications/users-api-dev.yaml")
         .expect("the seed has users-api-dev");
-    let mut app: Value = serde_yaml_ng::from_str(&yaml)?;
+    let mut app: Value = serde_yaml_ng::from_str(yaml)?;
     app["spec"]["syncPolicy"]
         .as_object_mut()
         .expect("syncPolicy")
@@ -713,12 +710,9 @@ fn seed_app(seed: &support::SeedRepo, prefix: &str) -> anyhow::Result<Value> {
     Ok(app)
 }
 
-fn apply_seed_project(stack: &Stack, seed: &support::SeedRepo) -> anyhow::Result<()> {
+fn apply_seed_project(stack: &Stack, seed: &capstan_e2e::SeedRepo) -> anyhow::Result<()> {
     let project = seed
-        .files
-        .iter()
-        .find(|(p, _)| p.ends_with("projects/microservices.yaml"))
-        .map(|(_, c)| c.clone())
+        .file("projects/microservices.yaml")
         .expect("the seed has the microservices project");
     let file = tempfile::NamedTempFile::new()?;
     std::fs::write(file.path(), project)?;
@@ -759,23 +753,11 @@ async fn wait_rest(
     )
 }
 
-fn image_of(stack: &Stack, namespace: &str) -> anyhow::Result<String> {
-    stack.kubectl(&[
-        "-n",
-        namespace,
-        "get",
-        "deployment",
-        "users-api",
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ])
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rest_list_get_sync_and_rollback_speak_argo_cds_json() -> anyhow::Result<()> {
     let stack = Stack::start(StackOptions::default()).await?;
     let prefix = capstan_e2e::unique_name("rest");
-    let seed = support::publish_seed_examples(&stack.env, &stack.control.name, &prefix)?;
+    let seed = capstan_e2e::publish_seed_examples(&stack.env, &stack.control.name, &prefix)?;
     apply_seed_project(&stack, &seed)?;
     let token = stack.token("admin", &[]).await?;
     let name = format!("{prefix}-users-api-dev");
@@ -828,7 +810,7 @@ async fn rest_list_get_sync_and_rollback_speak_argo_cds_json() -> anyhow::Result
         synced["status"]["operationState"]["operation"]["initiatedBy"]["username"],
         "admin"
     );
-    assert!(image_of(&stack, &dest)?.ends_with(":dev-1"));
+    assert!(support::image_of(&stack, &dest)?.ends_with(":dev-1"));
 
     // The watch stream, as newline-delimited JSON: the current state first.
     let out = std::process::Command::new("curl")
@@ -888,11 +870,9 @@ async fn rest_list_get_sync_and_rollback_speak_argo_cds_json() -> anyhow::Result
 
     // A new commit: hard refresh shows it OutOfSync; sync again.
     let kustomization = seed
-        .files
-        .iter()
-        .find(|(p, _)| p == "overlays/dev/users-api/kustomization.yaml")
-        .map(|(_, c)| c.replace("newTag: dev-1", "newTag: dev-2"))
-        .unwrap();
+        .file("overlays/dev/users-api/kustomization.yaml")
+        .expect("the seed has the dev overlay")
+        .replace("newTag: dev-1", "newTag: dev-2");
     stack.env.commit_files(
         &seed.name,
         &[("overlays/dev/users-api/kustomization.yaml", &kustomization)],
@@ -922,7 +902,7 @@ async fn rest_list_get_sync_and_rollback_speak_argo_cds_json() -> anyhow::Result
             && a["status"]["sync"]["revision"] != first_revision.as_str()
     })
     .await?;
-    assert!(image_of(&stack, &dest)?.ends_with(":dev-2"));
+    assert!(support::image_of(&stack, &dest)?.ends_with(":dev-2"));
     let history = second["status"]["history"].as_array().unwrap();
     assert_eq!(history.len(), 2, "{history:#?}");
     let first_id = history[0]["id"].as_i64().unwrap();
@@ -941,7 +921,7 @@ async fn rest_list_get_sync_and_rollback_speak_argo_cds_json() -> anyhow::Result
             && a["status"]["operationState"]["syncResult"]["revision"] == first_revision.as_str()
     })
     .await?;
-    assert!(image_of(&stack, &dest)?.ends_with(":dev-1"));
+    assert!(support::image_of(&stack, &dest)?.ends_with(":dev-1"));
 
     // Rollback is refused while auto-sync is on (it would undo it at once).
     let patch = json!({ "patch": r#"{"spec":{"syncPolicy":{"automated":{"prune":true}}}}"#, "patchType": "merge" });

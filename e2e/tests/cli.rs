@@ -41,30 +41,12 @@ impl Cli {
     }
 }
 
-fn image_of(stack: &Stack, namespace: &str) -> anyhow::Result<String> {
-    stack.kubectl(&[
-        "-n",
-        namespace,
-        "get",
-        "deployment",
-        "users-api",
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ])
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_cli_creates_syncs_rolls_back_and_deletes_the_seed_app() -> anyhow::Result<()> {
     let stack = Stack::start(StackOptions::default()).await?;
     let prefix = capstan_e2e::unique_name("cli");
-    let seed = support::publish_seed_examples(&stack.env, &stack.control.name, &prefix)?;
-    let file = |suffix: &str| {
-        seed.files
-            .iter()
-            .find(|(p, _)| p.ends_with(suffix))
-            .map(|(_, c)| c.clone())
-            .expect("seed file")
-    };
+    let seed = capstan_e2e::publish_seed_examples(&stack.env, &stack.control.name, &prefix)?;
+    let file = |suffix: &str| seed.file(suffix).expect("seed file").to_owned();
     let dir = tempfile::tempdir()?;
     let project = dir.path().join("project.yaml");
     std::fs::write(&project, file("projects/microservices.yaml"))?;
@@ -105,7 +87,7 @@ async fn the_cli_creates_syncs_rolls_back_and_deletes_the_seed_app() -> anyhow::
         "120",
     ])?;
     assert!(out.contains("Synced") && out.contains("Healthy"), "{out}");
-    assert!(image_of(&stack, &namespace)?.ends_with(":dev-1"));
+    assert!(support::image_of(&stack, &namespace)?.ends_with(":dev-1"));
 
     // A manual sync of the synced app succeeds at once.
     let out = cli.ok(&["app", "sync", &name, "--timeout", "120"])?;
@@ -138,7 +120,7 @@ async fn the_cli_creates_syncs_rolls_back_and_deletes_the_seed_app() -> anyhow::
     let diff = String::from_utf8(diff.stdout)?;
     assert!(diff.contains("dev-2"), "{diff}");
     cli.ok(&["app", "sync", &name, "--timeout", "120"])?;
-    assert!(image_of(&stack, &namespace)?.ends_with(":dev-2"));
+    assert!(support::image_of(&stack, &namespace)?.ends_with(":dev-2"));
     let history = cli.ok(&["app", "history", &name])?;
     let ids: Vec<&str> = history
         .lines()
@@ -148,7 +130,7 @@ async fn the_cli_creates_syncs_rolls_back_and_deletes_the_seed_app() -> anyhow::
     assert!(ids.len() >= 2, "{history}");
     let out = cli.ok(&["app", "rollback", &name, ids[0], "--timeout", "120"])?;
     assert!(out.contains("Succeeded"), "{out}");
-    assert!(image_of(&stack, &namespace)?.ends_with(":dev-1"));
+    assert!(support::image_of(&stack, &namespace)?.ends_with(":dev-1"));
 
     // JSON output is the object as the API returns it.
     let json: serde_json::Value =

@@ -75,6 +75,25 @@ pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
     None
 }
 
+/// Revokes the caller's token (logout) until it would have expired: its id goes into the
+/// revocation set every API server checks.
+pub async fn revoke(cache: &Cache, principal: &Principal) {
+    let Some(claims) = &principal.claims else {
+        return;
+    };
+    if claims.jti.is_empty() {
+        return;
+    }
+    let now = jiff::Timestamp::now().as_second();
+    let ttl = claims
+        .exp
+        .map_or(24 * 3600, |exp| u64::try_from(exp - now).unwrap_or(0) + 60);
+    let key = cache.key(REVOKED_TOKEN_KIND, &claims.jti);
+    cache
+        .set(&key, &true, std::time::Duration::from_secs(ttl))
+        .await;
+}
+
 /// Authenticates a request from its headers.
 pub async fn authenticate(
     headers: &HeaderMap,

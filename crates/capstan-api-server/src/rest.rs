@@ -267,18 +267,7 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let p = who(&state, &headers).await?;
-    if let Some(claims) = &p.claims
-        && !claims.jti.is_empty()
-    {
-        let now = jiff::Timestamp::now().as_second();
-        let ttl = claims
-            .exp
-            .map_or(24 * 3600, |exp| (exp - now).max(0) as u64 + 60);
-        let key = state
-            .cache
-            .key(capstan_cache::kinds::REVOKED_TOKEN, &claims.jti);
-        state.cache.set(&key, &true, Duration::from_secs(ttl)).await;
-    }
+    crate::auth::revoke(&state.cache, &p).await;
     Ok(ok(json!({})))
 }
 

@@ -7,11 +7,12 @@ mod support;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use capstan_e2e::publish_seed_examples;
 use capstan_types::Application;
 use capstan_types::application::{OperationPhase, SyncStatusCode};
 use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
-use support::{Harness, publish_seed_examples, sync_status};
+use support::{Harness, sync_status};
 
 fn phase(app: &Application) -> Option<OperationPhase> {
     app.status.as_ref()?.operation_state.as_ref()?.phase.clone()

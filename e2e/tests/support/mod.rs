@@ -338,50 +338,15 @@ pub fn capstan_bin() -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
-/// The seed-like example repository published for a stack (see the controller's tests for the
-/// same rewriting): repo URL → the test Git server's, `argocd` → the control namespace, every
-/// `<service>-api-<env>` prefixed with `prefix`.
-pub fn publish_seed_examples(
-    env: &TestEnv,
-    control_namespace: &str,
-    prefix: &str,
-) -> anyhow::Result<SeedRepo> {
-    let examples =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/k8s-manifests");
-    let name = capstan_e2e::unique_name("seed");
-    let url = env.git_repo_url(&name);
-    let files: Vec<(String, String)> = capstan_e2e::read_tree(&examples)?
-        .into_iter()
-        .map(|(path, content)| {
-            let mut out = content
-                .replace("http://git.capstan.local/k8s-manifests.git", &url)
-                .replace(
-                    "namespace: argocd\n",
-                    &format!("namespace: {control_namespace}\n"),
-                );
-            for service in ["users", "orders", "products"] {
-                for stage in ["dev", "staging", "prod"] {
-                    let old = format!("{service}-api-{stage}");
-                    out = out.replace(&old, &format!("{prefix}-{old}"));
-                }
-            }
-            (path, out)
-        })
-        .collect();
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    env.create_git_repo(&name, &refs)?;
-    Ok(SeedRepo { name, url, files })
-}
-
-/// A published copy of the seed-like examples.
-pub struct SeedRepo {
-    /// Repository name on the test Git server.
-    pub name: String,
-    /// Its URL.
-    pub url: String,
-    /// The rewritten files, (path, content).
-    pub files: Vec<(String, String)>,
+/// The image of the seed's `users-api` Deployment in `namespace`.
+pub fn image_of(stack: &Stack, namespace: &str) -> anyhow::Result<String> {
+    stack.kubectl(&[
+        "-n",
+        namespace,
+        "get",
+        "deployment",
+        "users-api",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ])
 }

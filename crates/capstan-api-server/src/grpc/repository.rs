@@ -52,18 +52,42 @@ fn secret_fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The Secret keys of the credential fields both messages carry.
+#[allow(clippy::too_many_arguments)]
+fn credential_fields(
+    username: &str,
+    password: &str,
+    ssh_private_key: &str,
+    tls_client_cert_data: &str,
+    tls_client_cert_key: &str,
+    bearer_token: &str,
+    proxy: &str,
+    no_proxy: &str,
+) -> BTreeMap<String, String> {
+    secret_fields(&[
+        ("username", username),
+        ("password", password),
+        ("sshPrivateKey", ssh_private_key),
+        ("tlsClientCertData", tls_client_cert_data),
+        ("tlsClientCertKey", tls_client_cert_key),
+        ("bearerToken", bearer_token),
+        ("proxy", proxy),
+        ("noProxy", no_proxy),
+    ])
+}
+
 fn input_of(r: pb::Repository) -> RepoInput {
     RepoInput {
-        fields: secret_fields(&[
-            ("username", &r.username),
-            ("password", &r.password),
-            ("sshPrivateKey", &r.ssh_private_key),
-            ("tlsClientCertData", &r.tls_client_cert_data),
-            ("tlsClientCertKey", &r.tls_client_cert_key),
-            ("bearerToken", &r.bearer_token),
-            ("proxy", &r.proxy),
-            ("noProxy", &r.no_proxy),
-        ]),
+        fields: credential_fields(
+            &r.username,
+            &r.password,
+            &r.ssh_private_key,
+            &r.tls_client_cert_data,
+            &r.tls_client_cert_key,
+            &r.bearer_token,
+            &r.proxy,
+            &r.no_proxy,
+        ),
         url: r.repo,
         name: r.name,
         type_: r.r#type,
@@ -76,16 +100,16 @@ fn input_of(r: pb::Repository) -> RepoInput {
 
 fn creds_input_of(r: pb::RepoCreds) -> RepoInput {
     RepoInput {
-        fields: secret_fields(&[
-            ("username", &r.username),
-            ("password", &r.password),
-            ("sshPrivateKey", &r.ssh_private_key),
-            ("tlsClientCertData", &r.tls_client_cert_data),
-            ("tlsClientCertKey", &r.tls_client_cert_key),
-            ("bearerToken", &r.bearer_token),
-            ("proxy", &r.proxy),
-            ("noProxy", &r.no_proxy),
-        ]),
+        fields: credential_fields(
+            &r.username,
+            &r.password,
+            &r.ssh_private_key,
+            &r.tls_client_cert_data,
+            &r.tls_client_cert_key,
+            &r.bearer_token,
+            &r.proxy,
+            &r.no_proxy,
+        ),
         url: r.url,
         type_: r.r#type,
         force_http_basic_auth: r.force_http_basic_auth,

@@ -31,23 +31,7 @@ impl SessionService for SessionApi {
         request: Request<pb::SessionDeleteRequest>,
     ) -> Result<Response<pb::SessionResponse>, Status> {
         let who = principal(&self.0, &request).await?;
-        // Logging out revokes the session token until it would have expired.
-        if let Some(claims) = &who.claims
-            && !claims.jti.is_empty()
-        {
-            let now = jiff::Timestamp::now().as_second();
-            let ttl = claims
-                .exp
-                .map_or(24 * 3600, |exp| (exp - now).max(0) as u64 + 60);
-            let key = self
-                .0
-                .cache
-                .key(capstan_cache::kinds::REVOKED_TOKEN, &claims.jti);
-            self.0
-                .cache
-                .set(&key, &true, std::time::Duration::from_secs(ttl))
-                .await;
-        }
+        crate::auth::revoke(&self.0.cache, &who).await;
         Ok(Response::new(pb::SessionResponse::default()))
     }
 
