@@ -307,6 +307,25 @@ async fn rbac_follows_the_seed_policy_on_every_call() -> anyhow::Result<()> {
         .into_inner();
     assert!(list.items.is_empty(), "a stranger lists nothing");
 
+    // Every call is counted by route and status, denials included.
+    let metrics = stack.metrics();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("capstan_api_requests_total{")
+                && l.contains(r#"route="/capstan.application.v1.ApplicationService/Delete""#)
+                && l.contains(r#"status="7""#)),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("capstan_api_requests_total{")
+                && l.contains(r#"route="/api/v1/applications/{name}""#)
+                && l.contains(r#"status="403""#)),
+        "{metrics}"
+    );
+
     // Devops may delete.
     apps_api
         .delete(with_token(

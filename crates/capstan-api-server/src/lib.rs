@@ -19,6 +19,7 @@ pub mod auth;
 pub mod clusters;
 pub mod error;
 pub mod grpc;
+pub mod metrics;
 pub mod projects;
 pub mod repos;
 pub mod resources;
@@ -119,8 +120,10 @@ pub async fn start(
     config: ApiServerConfig,
     client: Client,
     cache: Cache,
+    metrics: metrics::Metrics,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
+    let metrics = Arc::new(metrics);
     let namespace = config.namespace.clone();
     settings::ensure_signing_keys(&client, &namespace)
         .await
@@ -176,7 +179,11 @@ pub async fn start(
 
     let listener = capstan_runtime::bind(config.listen_addr).await?;
     let addr = listener.local_addr()?;
-    let app = router(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
+    let app = router(state.clone())
+        .layer(axum::middleware::from_fn(move |request, next| {
+            metrics::record(metrics.clone(), request, next)
+        }))
+        .layer(tower_http::trace::TraceLayer::new_for_http());
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

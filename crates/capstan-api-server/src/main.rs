@@ -115,13 +115,14 @@ async fn main() -> anyhow::Result<()> {
     let wait = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    // Liveness and metrics answer while the server waits for its first lists.
+    let metrics = capstan_api_server::metrics::Metrics::new(&mut registry);
     let readiness = Readiness::default();
-    let admin = capstan_runtime::serve_http(
+    let admin = tokio::spawn(capstan_runtime::serve_http(
         capstan_runtime::bind(args.metrics_addr).await?,
         capstan_runtime::admin_router(Arc::new(registry), readiness.clone()),
         wait(stop_rx.clone()),
-    );
-    let admin = tokio::spawn(admin);
+    ));
     capstan_api_server::start(
         ApiServerConfig {
             namespace: args.namespace,
@@ -130,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
         },
         client,
         cache,
+        metrics,
         wait(stop_rx),
     )
     .await?;

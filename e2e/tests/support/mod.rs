@@ -42,6 +42,8 @@ pub struct Stack {
     /// `host:port` of the API server (gRPC and REST).
     pub api_addr: SocketAddr,
     pub api: std::sync::Arc<capstan_api_server::state::ApiState>,
+    /// The API server's (and its cache's) metrics.
+    registry: prometheus_client::registry::Registry,
     _data: tempfile::TempDir,
     _stops: Vec<oneshot::Sender<()>>,
 }
@@ -209,6 +211,7 @@ impl Stack {
             },
             client,
             cache,
+            capstan_api_server::metrics::Metrics::new(&mut registry),
             stopped,
         )
         .await?;
@@ -217,9 +220,18 @@ impl Stack {
             control,
             api_addr: running.addr,
             api: running.state,
+            registry,
             _data: data,
             _stops: stops,
         })
+    }
+
+    /// The API server's metrics in the Prometheus text format.
+    pub fn metrics(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("encoding metrics");
+        text
     }
 
     /// The API server's base URL.
