@@ -185,6 +185,12 @@ pub async fn start(
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     tokio::spawn(async move {
+        // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs stall gRPC responses ~40 ms.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("TCP_NODELAY: {e}");
+            }
+        });
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await

@@ -221,12 +221,23 @@ fn ok<T: serde::Serialize>(value: T) -> Response {
     Json(value).into_response()
 }
 
+/// A list response, `{"metadata": {"continue": ...}, "items": [...]}`, serialized straight from
+/// the objects: no intermediate JSON tree (which costs four times the CPU for a big list).
 fn list_body<T: serde::Serialize>(items: &[T], continue_token: Option<String>) -> Response {
-    let mut metadata = json!({});
-    if let Some(token) = continue_token {
-        metadata["continue"] = json!(token);
+    #[derive(serde::Serialize)]
+    struct ListMeta {
+        #[serde(rename = "continue", skip_serializing_if = "Option::is_none")]
+        continue_token: Option<String>,
     }
-    ok(json!({ "metadata": metadata, "items": items }))
+    #[derive(serde::Serialize)]
+    struct List<'a, T> {
+        metadata: ListMeta,
+        items: &'a [T],
+    }
+    ok(List {
+        metadata: ListMeta { continue_token },
+        items,
+    })
 }
 
 // ----- session, account, settings, version -----
