@@ -113,12 +113,11 @@ pub async fn authenticate(
             "no session: log in (capstan login) or send a bearer token".to_owned(),
         ));
     };
-    let keys = settings.keys.as_ref().ok_or_else(|| {
+    let verifier = settings.verifier.as_ref().ok_or_else(|| {
         ApiError::Unavailable("the token signing keys are not loaded yet".to_owned())
     })?;
     let now = jiff::Timestamp::now().as_second();
-    let claims = keys
-        .verifier()
+    let claims = verifier
         .verify(&token, now)
         .map_err(|e| ApiError::Unauthenticated(format!("invalid token: {e}")))?;
     if !claims.jti.is_empty() {

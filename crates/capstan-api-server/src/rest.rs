@@ -1017,12 +1017,17 @@ async fn repo_refs(
     Ok(ok(json!({ "branches": refs.branches, "tags": refs.tags })))
 }
 
+/// A credential template as Argo CD's `RepoCreds` JSON (no secret field).
+fn creds_json(view: repos::RepoView) -> Value {
+    json!({ "url": view.repo, "username": view.username, "type": view.type_ })
+}
+
 async fn list_repocreds(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let p = who(&state, &headers).await?;
     let items: Vec<Value> = repos::list(&state, &p, repos::Kind::RepoCreds)
         .await?
         .into_iter()
-        .map(|v| json!({ "url": v.repo, "username": v.username, "type": v.type_ }))
+        .map(creds_json)
         .collect();
     Ok(list_body(&items, None))
 }
@@ -1044,9 +1049,7 @@ async fn create_repocreds(
         q.flag("upsert", false),
     )
     .await?;
-    Ok(ok(
-        json!({ "url": view.repo, "username": view.username, "type": view.type_ }),
-    ))
+    Ok(ok(creds_json(view)))
 }
 
 async fn delete_repocreds(

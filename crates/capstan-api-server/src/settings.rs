@@ -42,6 +42,8 @@ pub struct Settings {
     pub webhook: WebhookSecrets,
     /// Token signing keys; `None` until the Secret is readable.
     pub keys: Option<KeySet>,
+    /// The verifier of [`keys`](Self::keys), built once per key change rather than per request.
+    pub verifier: Option<capstan_tokens::Verifier>,
     /// Why a watched object was not applied (the previous one stays in force).
     pub errors: Vec<String>,
 }
@@ -77,6 +79,7 @@ impl Settings {
         Settings {
             enforcer: Enforcer::new(&rbac),
             webhook: WebhookSecrets::from_secret_data(&raw.secret),
+            verifier: keys.as_ref().map(KeySet::verifier),
             cm,
             rbac,
             keys,
