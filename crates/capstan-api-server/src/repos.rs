@@ -106,6 +106,24 @@ pub struct RepoInput {
     pub force_http_basic_auth: bool,
 }
 
+/// `url` without any `user:password@` part, for messages and audit events: a URL may carry
+/// credentials, which must never reach a log or an API answer.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            match authority.rsplit_once('@') {
+                // An SSH user name (`ssh://git@host`) is no secret; a password, or any user part
+                // of an HTTP(S) URL (often a token), is.
+                Some((user, _)) if scheme == "ssh" && !user.contains(':') => url.to_owned(),
+                Some((_, host)) => format!("{scheme}://***@{host}{path}"),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
 /// The RBAC object of a repository: `<project>/<url>` when project-scoped, else the URL.
 pub fn rbac_object(project: &str, url: &str) -> String {
     if project.is_empty() {
@@ -133,7 +151,7 @@ fn field(secret: &Secret, key: &str) -> String {
 fn view(secret: &Secret) -> RepoView {
     let has = |k: &str| !field(secret, k).is_empty();
     RepoView {
-        repo: field(secret, "url"),
+        repo: redact_url(&field(secret, "url")),
         name: field(secret, "name"),
         type_: Some(field(secret, "type"))
             .filter(|t| !t.is_empty())
@@ -225,7 +243,7 @@ pub async fn get(
     )?;
     let secret = found.ok_or_else(|| ApiError::NotFound {
         kind: "repository",
-        name: url.to_owned(),
+        name: redact_url(url),
     })?;
     let mut view = view(&secret);
     if kind == Kind::Repository {
@@ -262,7 +280,7 @@ pub async fn create(
     if existing.is_some() && !upsert {
         return Err(ApiError::AlreadyExists(format!(
             "repository {:?} already exists; use upsert to replace it",
-            input.url
+            redact_url(&input.url)
         )));
     }
     if existing.is_some() {
@@ -343,7 +361,7 @@ pub async fn create(
                 "created"
             },
             kind.label(),
-            input.url
+            redact_url(&input.url)
         ),
     );
     Ok(view(&written))
@@ -370,7 +388,7 @@ pub async fn delete(
     let Some(secret) = found else {
         return Err(ApiError::NotFound {
             kind: "repository",
-            name: url.to_owned(),
+            name: redact_url(url),
         });
     };
     let api: Api<Secret> = Api::namespaced(state.client.clone(), &state.namespace);
@@ -382,7 +400,7 @@ pub async fn delete(
         principal,
         &secret,
         "ResourceDeleted",
-        &format!("deleted {} {url}", kind.label()),
+        &format!("deleted {} {}", kind.label(), redact_url(url)),
     );
     Ok(())
 }
@@ -444,4 +462,38 @@ pub async fn list_refs(
         .await
         .map_err(|s| crate::resources::repo_error("listing refs", s))?;
     Ok(refs.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn credentials_in_urls_are_redacted() {
+        for (url, shown) in [
+            (
+                "https://git.example.com/org/repo.git",
+                "https://git.example.com/org/repo.git",
+            ),
+            (
+                "https://user:s3cret@git.example.com/org/repo.git",
+                "https://***@git.example.com/org/repo.git",
+            ),
+            (
+                "https://token@git.example.com",
+                "https://***@git.example.com",
+            ),
+            ("git@github.com:org/repo.git", "git@github.com:org/repo.git"),
+            (
+                "ssh://git@host:22/org/repo.git",
+                "ssh://git@host:22/org/repo.git",
+            ),
+            (
+                "ssh://git:pw@host/org/repo.git",
+                "ssh://***@host/org/repo.git",
+            ),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
 }
