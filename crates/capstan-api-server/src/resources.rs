@@ -10,7 +10,7 @@ use kube::api::{DynamicObject, ListParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::apps::{find, rbac_object};
+use crate::apps::find;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::state::ApiState;
@@ -342,6 +342,5 @@ pub async fn sync_windows(
         )
         .map(|d| d.is_allowed())
         .unwrap_or(false);
-    let _ = rbac_object(&app);
     Ok((active, all, can_sync))
 }

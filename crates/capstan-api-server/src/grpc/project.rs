@@ -128,7 +128,8 @@ impl ProjectService for ProjectApi {
         request: Request<pb::ProjectQuery>,
     ) -> Result<Response<KubeObjectList>, Status> {
         let who = principal(&self.0, &request).await?;
-        let project = projects::get(&self.0, &who, &request.get_ref().name).await?;
+        // Reading the project's events needs read access to the project.
+        projects::get(&self.0, &who, &request.get_ref().name).await?;
         let api: kube::Api<k8s_openapi::api::core::v1::Event> =
             kube::Api::namespaced(self.0.client.clone(), &self.0.namespace);
         let fields = format!(
@@ -141,7 +142,6 @@ impl ProjectService for ProjectApi {
             .map_err(|e| {
                 crate::error::ApiError::from_kube(e, "events of project", &request.get_ref().name)
             })?;
-        let _ = project;
         Ok(Response::new(KubeObjectList {
             metadata: Some(ListMeta::default()),
             items: events
