@@ -63,13 +63,7 @@ impl ListArgs {
             .into_inner()
             .items;
         let json: Vec<Value> = accounts.iter().map(account_json).collect();
-        if print_list(out, self.output, &json)? {
-            return Ok(());
-        }
-        if self.output == ListOutput::Name {
-            for account in &accounts {
-                writeln!(out, "{}", account.name)?;
-            }
+        if print_list(out, self.output, &json, accounts.iter().map(|a| &a.name))? {
             return Ok(());
         }
         out.write_all(list_table(&accounts).render().as_bytes())?;

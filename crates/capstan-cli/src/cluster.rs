@@ -56,13 +56,7 @@ impl ListArgs {
             .into_inner()
             .items;
         let json: Vec<Value> = clusters.iter().map(cluster_json).collect();
-        if print_list(out, self.output, &json)? {
-            return Ok(());
-        }
-        if self.output == ListOutput::Name {
-            for cluster in &clusters {
-                writeln!(out, "{}", cluster.server)?;
-            }
+        if print_list(out, self.output, &json, clusters.iter().map(|c| &c.server))? {
             return Ok(());
         }
         out.write_all(list_table(&clusters).render().as_bytes())?;

@@ -94,17 +94,24 @@ pub(crate) fn print_object<T: Serialize + ?Sized>(
     Ok(true)
 }
 
-/// Prints `values` as a JSON array or YAML list; `false` (nothing printed) for the other
-/// formats.
-pub(crate) fn print_list<T: Serialize>(
+/// Prints `values` as a JSON array or YAML list, or `names` one per line; `false` (nothing
+/// printed) for the table formats, which the caller renders.
+pub(crate) fn print_list<T: Serialize, N: std::fmt::Display>(
     out: &mut dyn Write,
     format: ListOutput,
     values: &[T],
+    names: impl IntoIterator<Item = N>,
 ) -> anyhow::Result<bool> {
     let text = match format {
         ListOutput::Json => to_json(values)?,
         ListOutput::Yaml => to_yaml(values)?,
-        ListOutput::Table | ListOutput::Wide | ListOutput::Name => return Ok(false),
+        ListOutput::Name => {
+            for name in names {
+                writeln!(out, "{name}")?;
+            }
+            return Ok(true);
+        }
+        ListOutput::Table | ListOutput::Wide => return Ok(false),
     };
     out.write_all(text.as_bytes())?;
     Ok(true)

@@ -104,13 +104,12 @@ impl ListArgs {
             .map(decode)
             .collect::<anyhow::Result<Vec<_>>>()?;
         let raw: Vec<&Value> = projects.iter().map(|p| &p.raw).collect();
-        if print_list(out, self.output, &raw)? {
-            return Ok(());
-        }
-        if self.output == ListOutput::Name {
-            for project in &projects {
-                writeln!(out, "{}", name(&project.project))?;
-            }
+        if print_list(
+            out,
+            self.output,
+            &raw,
+            projects.iter().map(|p| name(&p.project)),
+        )? {
             return Ok(());
         }
         let projects: Vec<AppProject> = projects.into_iter().map(|p| p.project).collect();

@@ -181,13 +181,7 @@ impl ListArgs {
             .into_inner()
             .items;
         let json: Vec<Value> = repos.iter().map(repository_json).collect();
-        if print_list(out, self.output, &json)? {
-            return Ok(());
-        }
-        if self.output == ListOutput::Name {
-            for repo in &repos {
-                writeln!(out, "{}", repo.repo)?;
-            }
+        if print_list(out, self.output, &json, repos.iter().map(|r| &r.repo))? {
             return Ok(());
         }
         out.write_all(list_table(&repos).render().as_bytes())?;

@@ -58,21 +58,17 @@ impl ListArgs {
         };
         let apps = list_all(api, query, self.limit.is_none()).await?;
         let raw: Vec<_> = apps.iter().map(|app| &app.raw).collect();
-        if print_list(out, self.output, &raw)? {
+        if print_list(
+            out,
+            self.output,
+            &raw,
+            apps.iter().map(|a| view::name(&a.app)),
+        )? {
             return Ok(());
         }
-        match self.output {
-            ListOutput::Name => {
-                for app in &apps {
-                    writeln!(out, "{}", view::name(&app.app))?;
-                }
-            }
-            format => {
-                let apps: Vec<_> = apps.into_iter().map(|app| app.app).collect();
-                let table = view::list_table(&apps, format == ListOutput::Wide);
-                out.write_all(table.render().as_bytes())?;
-            }
-        }
+        let apps: Vec<_> = apps.into_iter().map(|app| app.app).collect();
+        let table = view::list_table(&apps, self.output == ListOutput::Wide);
+        out.write_all(table.render().as_bytes())?;
         Ok(())
     }
 }
