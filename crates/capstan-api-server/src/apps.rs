@@ -411,27 +411,18 @@ pub async fn create(
             if app.metadata.finalizers.is_some() {
                 updated.metadata.finalizers = app.metadata.finalizers;
             }
-            replace(state, principal, updated, "updated application").await
+            audit::replace(
+                state,
+                principal,
+                &state.apps,
+                updated,
+                "application",
+                "updated application",
+            )
+            .await
         }
         Err(e) => Err(ApiError::from_kube(e, "application", &name)),
     }
-}
-
-async fn replace(
-    state: &ApiState,
-    principal: &Principal,
-    app: Application,
-    what: &str,
-) -> ApiResult<Application> {
-    let name = app.name_any();
-    let api: Api<Application> = Api::namespaced(state.client.clone(), &state.namespace);
-    let replaced = api
-        .replace(&name, &PostParams::default(), &app)
-        .await
-        .map_err(|e| ApiError::from_kube(e, "application", &name))?;
-    audit::record(state, principal, &replaced, "ResourceUpdated", what);
-    state.apps.observe(replaced.clone());
-    Ok(replaced)
 }
 
 /// `Update`: replaces spec, labels, annotations and finalizers; the running operation and the
@@ -457,7 +448,15 @@ pub async fn update(
     if app.metadata.resource_version.is_some() {
         updated.metadata.resource_version = app.metadata.resource_version;
     }
-    replace(state, principal, updated, "updated application").await
+    audit::replace(
+        state,
+        principal,
+        &state.apps,
+        updated,
+        "application",
+        "updated application",
+    )
+    .await
 }
 
 /// `UpdateSpec`.
@@ -478,7 +477,15 @@ pub async fn update_spec(
     if validate_spec {
         validate(state, &updated)?;
     }
-    replace(state, principal, updated, "updated application spec").await
+    audit::replace(
+        state,
+        principal,
+        &state.apps,
+        updated,
+        "application",
+        "updated application spec",
+    )
+    .await
 }
 
 /// `Patch`: a JSON patch (RFC 6902) or merge patch (RFC 7386) of the Application, checked like
@@ -527,7 +534,15 @@ pub async fn patch(
     updated.metadata.labels = patched.metadata.labels;
     updated.metadata.annotations = patched.metadata.annotations;
     updated.metadata.finalizers = patched.metadata.finalizers;
-    replace(state, principal, updated, "patched application").await
+    audit::replace(
+        state,
+        principal,
+        &state.apps,
+        updated,
+        "application",
+        "patched application",
+    )
+    .await
 }
 
 /// `Delete`: with `cascade` (the default) the controller deletes the app's resources first

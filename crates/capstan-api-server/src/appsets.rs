@@ -138,18 +138,15 @@ pub async fn create(
             updated.spec = appset.spec;
             updated.metadata.labels = appset.metadata.labels;
             updated.metadata.annotations = appset.metadata.annotations;
-            let written = api
-                .replace(&name, &PostParams::default(), &updated)
-                .await
-                .map_err(|e| ApiError::from_kube(e, "applicationset", &name))?;
-            audit::record(
+            audit::replace(
                 state,
                 principal,
-                &written,
-                "ResourceUpdated",
+                &state.appsets,
+                updated,
+                "applicationset",
                 "updated applicationset",
-            );
-            Ok(written)
+            )
+            .await
         }
         Err(e) => Err(ApiError::from_kube(e, "applicationset", &name)),
     }

@@ -9,7 +9,9 @@ use kube::api::PostParams;
 use kube::{Api, Resource, ResourceExt};
 
 use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
 use crate::state::ApiState;
+use crate::store::Store;
 
 /// The event source component.
 pub const COMPONENT: &str = "capstan-api-server";
@@ -63,4 +65,36 @@ where
             tracing::warn!("could not record audit event {reason} on {name}: {e}");
         }
     });
+}
+
+/// Replaces `object` (optimistic concurrency by its resourceVersion), records `<user> <what>`
+/// as a `ResourceUpdated` event, and hands the result to `store` so that reads that follow see
+/// it: the one write path of every update the API makes.
+pub async fn replace<K>(
+    state: &ApiState,
+    principal: &Principal,
+    store: &Store<K>,
+    object: K,
+    kind: &'static str,
+    what: &str,
+) -> ApiResult<K>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let name = object.name_any();
+    let api: Api<K> = Api::namespaced(state.client.clone(), &state.namespace);
+    let replaced = api
+        .replace(&name, &PostParams::default(), &object)
+        .await
+        .map_err(|e| ApiError::from_kube(e, kind, &name))?;
+    record(state, principal, &replaced, "ResourceUpdated", what);
+    store.observe(replaced.clone());
+    Ok(replaced)
 }

@@ -173,24 +173,15 @@ pub async fn update(
     if project.metadata.resource_version.is_some() {
         updated.metadata.resource_version = project.metadata.resource_version;
     }
-    write(state, principal, updated, "updated project").await
-}
-
-async fn write(
-    state: &ApiState,
-    principal: &Principal,
-    project: AppProject,
-    what: &str,
-) -> ApiResult<AppProject> {
-    let name = project.name_any();
-    let api: Api<AppProject> = Api::namespaced(state.client.clone(), &state.namespace);
-    let written = api
-        .replace(&name, &PostParams::default(), &project)
-        .await
-        .map_err(|e| ApiError::from_kube(e, "project", &name))?;
-    audit::record(state, principal, &written, "ResourceUpdated", what);
-    state.projects.observe(written.clone());
-    Ok(written)
+    audit::replace(
+        state,
+        principal,
+        &state.projects,
+        updated,
+        "project",
+        "updated project",
+    )
+    .await
 }
 
 /// `Delete`: refused while Applications still use the project.
@@ -278,10 +269,12 @@ pub async fn create_token(
         id: jti.clone(),
         ..Default::default()
     });
-    write(
+    audit::replace(
         state,
         principal,
+        &state.projects,
         updated,
+        "project",
         &format!("created token {jti} for role {role}"),
     )
     .await?;
@@ -316,10 +309,12 @@ pub async fn delete_token(
     if role_entry.jwt_tokens.len() == before {
         return Ok(()); // already gone: deleting is idempotent, as in Argo CD
     }
-    write(
+    audit::replace(
         state,
         principal,
+        &state.projects,
         updated,
+        "project",
         &format!("deleted token of role {role}"),
     )
     .await?;
