@@ -67,14 +67,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let client = kube::Client::try_default().await?;
     let mut registry = prometheus_client::registry::Registry::default();
     let cache = match &args.redis_url {
-        Some(url) => Some(capstan_cache::Cache::new(
-            capstan_cache::CacheConfig {
-                initiator: "application-controller".to_owned(),
-                ..capstan_cache::CacheConfig::new(
-                    Some(url.clone()),
-                    capstan_cache::EncryptionKey::load_or_generate(args.cache_key_file.as_deref())?,
-                )
-            },
+        Some(url) => Some(capstan_cache::Cache::for_component(
+            "application-controller",
+            Some(url),
+            args.cache_key_file.as_deref(),
             &mut registry,
         )?),
         None => None,

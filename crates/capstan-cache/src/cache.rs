@@ -87,6 +87,30 @@ struct Redis {
 }
 
 impl Cache {
+    /// The cache of a component binary (`initiator` names it in Redis' client list): Redis at
+    /// `redis_url` with the encryption key read from `key_file` (a fresh key without one, which
+    /// only suits a component that shares nothing), or a disabled cache when there is no URL.
+    pub fn for_component(
+        initiator: &str,
+        redis_url: Option<&str>,
+        key_file: Option<&std::path::Path>,
+        registry: &mut Registry,
+    ) -> Result<Self, CacheError> {
+        let Some(url) = redis_url else {
+            return Ok(Self::disabled());
+        };
+        Self::new(
+            CacheConfig {
+                initiator: initiator.to_owned(),
+                ..CacheConfig::new(
+                    Some(url.to_owned()),
+                    crate::EncryptionKey::load_or_generate(key_file)?,
+                )
+            },
+            registry,
+        )
+    }
+
     /// Builds the cache and registers its metrics on `registry`. Does not connect: the first
     /// request does, and a Redis that is down then only makes requests miss. With
     /// `redis_url: None` the cache is disabled: every `get` misses, `set`/`delete` do
@@ -165,7 +189,24 @@ impl Cache {
         value
     }
 
+    /// Like [`get`](Self::get), but removes the value in the same step (Redis `GETDEL`), so
+    /// of several concurrent callers at most one receives it: one-time values such as a
+    /// login's state.
+    pub async fn take<T: DeserializeOwned>(&self, key: &CacheKey) -> Option<T> {
+        let value = self.try_get_with(key, "GETDEL").await;
+        bump(if value.is_some() {
+            &self.inner.counters.hits
+        } else {
+            &self.inner.counters.misses
+        });
+        value
+    }
+
     async fn try_get<T: DeserializeOwned>(&self, key: &CacheKey) -> Option<T> {
+        self.try_get_with(key, "GET").await
+    }
+
+    async fn try_get_with<T: DeserializeOwned>(&self, key: &CacheKey, command: &str) -> Option<T> {
         let inner = &self.inner;
         let redis = inner.redis.as_ref()?;
         if !key.is_usable() {
@@ -177,7 +218,7 @@ impl Cache {
             return None;
         }
         let stored: Option<Vec<u8>> = match inner
-            .query(redis, redis::cmd("GET").arg(key.as_str()))
+            .query(redis, redis::cmd(command).arg(key.as_str()))
             .await
         {
             Ok(stored) => stored,

@@ -73,4 +73,7 @@ pub mod kinds {
     pub const MANAGED_RESOURCES: &str = "managed-resources";
     /// A revoked token id (value `true`), kept until the token would have expired.
     pub const REVOKED_TOKEN: &str = "revoked-token";
+    /// A browser login in progress (nonce, PKCE verifier, return path), keyed by its `state`;
+    /// written by the auth-gateway at `/auth/login`, taken once at `/auth/callback`.
+    pub const OIDC_LOGIN: &str = "oidc-login";
 }

@@ -77,6 +77,23 @@ async fn set_get_round_trip_with_ttl() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn take_hands_a_value_out_once() -> anyhow::Result<()> {
+    let env = TestEnv::from_env()?;
+    let (cache, _registry) = support::cache(env.redis_url(), |_| {});
+    let key = cache.key("one-time", &key_parts());
+    cache.set(&key, &"state", Duration::from_secs(60)).await;
+    let (a, b) = tokio::join!(cache.take::<String>(&key), cache.take::<String>(&key));
+    let winners = [a, b].into_iter().flatten().collect::<Vec<_>>();
+    assert_eq!(
+        winners,
+        vec!["state".to_owned()],
+        "exactly one caller gets it"
+    );
+    assert_eq!(cache.get::<String>(&key).await, None, "and it is gone");
+    Ok(())
+}
+
+#[tokio::test]
 async fn nothing_is_stored_in_clear() -> anyhow::Result<()> {
     let env = TestEnv::from_env()?;
     let (cache, _registry) = support::cache(env.redis_url(), |_| {});
