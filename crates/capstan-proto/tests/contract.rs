@@ -133,6 +133,8 @@ const SERVICES: &[(&str, &[&str])] = &[
             "RevokeToken",
             "GetUserInfo",
             "GetJwks",
+            "Login",
+            "UpdatePassword",
         ],
     ),
 ];

@@ -56,6 +56,7 @@
 
 #![deny(missing_docs)]
 
+pub mod accounts;
 mod claims;
 mod error;
 mod jwks;

@@ -277,6 +277,24 @@ argo_struct! {
         /// Domain hint passed to the provider.
         #[serde(skip_serializing_if = "String::is_empty")]
         pub domain_hint: String,
+        /// Azure AD (Entra ID) options.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub azure: Option<AzureOidcConfig>,
+    }
+}
+
+argo_struct! {
+    /// `oidc.config` `azure`: Azure AD (Entra ID) options.
+    pub struct AzureOidcConfig {
+        /// Authenticate the client with the pod's federated Workload Identity token
+        /// (`AZURE_FEDERATED_TOKEN_FILE`) instead of a client secret (Argo CD's key).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub use_workload_identity: Option<bool>,
+        /// Capstan: when Azure AD replaces the `groups` claim by a pointer because the user is
+        /// in more than 200 groups (groups overage), read the groups from Microsoft Graph
+        /// with the login's access token (needs the `GroupMember.Read.All` permission).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub fetch_groups_from_graph: Option<bool>,
     }
 }
 
@@ -1145,7 +1163,7 @@ mod tests {
             ("resource.compareoptions", "ignoreAggregatedRoles: true\nignoreResourceStatusField: all\n"),
             (
                 "oidc.config",
-                "name: Azure\nissuer: https://login.microsoftonline.com/TENANT/v2.0\nclientID: abc\nclientSecret: $oidc.azure.clientSecret\nrequestedIDTokenClaims:\n  groups:\n    essential: true\nrequestedScopes: [\"openid\", \"profile\", \"email\"]\nenablePKCEAuthentication: true\nazure:\n  useWorkloadIdentity: true\n",
+                "name: Azure\nissuer: https://login.microsoftonline.com/TENANT/v2.0\nclientID: abc\nclientSecret: $oidc.azure.clientSecret\nrequestedIDTokenClaims:\n  groups:\n    essential: true\nrequestedScopes: [\"openid\", \"profile\", \"email\"]\nenablePKCEAuthentication: true\nazure:\n  useWorkloadIdentity: true\nfutureOption: 1\n",
             ),
             ("ui.bannercontent", "Hello"),
         ]))
@@ -1184,12 +1202,16 @@ mod tests {
             Some(true)
         );
         assert_eq!(oidc.enable_pkce_authentication, Some(true));
-        // Unmodelled keys are kept (and reported), not dropped.
         assert_eq!(
-            oidc.extra["azure"]["useWorkloadIdentity"],
-            Value::Bool(true)
+            oidc.azure.as_ref().and_then(|a| a.use_workload_identity),
+            Some(true)
         );
-        assert_eq!(settings.warnings(), ["oidc.config: unknown field .azure"]);
+        // Unmodelled keys are kept (and reported), not dropped.
+        assert_eq!(oidc.extra["futureOption"], Value::from(1));
+        assert_eq!(
+            settings.warnings(),
+            ["oidc.config: unknown field .futureOption"]
+        );
         assert_eq!(settings.raw["ui.bannercontent"], "Hello");
     }
 

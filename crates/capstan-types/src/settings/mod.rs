@@ -11,8 +11,8 @@ mod duration;
 mod rbac;
 
 pub use argocd_cm::{
-    Account, AccountCapability, ArgoCdSettings, CORE_EXCLUSIONS, CompareOptions, FilteredResource,
-    GroupKindPattern, KnownTypeField, OidcClaim, OidcConfig, OverrideIgnoreDiff,
+    Account, AccountCapability, ArgoCdSettings, AzureOidcConfig, CORE_EXCLUSIONS, CompareOptions,
+    FilteredResource, GroupKindPattern, KnownTypeField, OidcClaim, OidcConfig, OverrideIgnoreDiff,
     ResourceActionDefinition, ResourceActions, ResourceCustomization, TrackingMethod, keys,
 };
 pub use cluster::{
