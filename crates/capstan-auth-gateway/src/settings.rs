@@ -1,0 +1,413 @@
+//! The settings the gateway works from, kept current by watches: `argocd-cm` (OIDC provider,
+//! local accounts, session duration, external URL), `argocd-rbac-cm` (`scopes`: which ID-token
+//! claims are groups), `argocd-secret` (password hashes, token records, the OIDC client
+//! secret) and the token signing keys. A malformed object is logged and the last good
+//! settings stay in force.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use capstan_tokens::accounts::AccountSecrets;
+use capstan_tokens::{KeySet, Verifier};
+use capstan_types::settings::{AccountCapability, ArgoCdSettings, OidcConfig, RbacSettings};
+use futures::StreamExt;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use tokio::sync::watch;
+
+/// Argo CD's main settings ConfigMap.
+pub const ARGOCD_CM: &str = "argocd-cm";
+/// Argo CD's RBAC ConfigMap.
+pub const ARGOCD_RBAC_CM: &str = "argocd-rbac-cm";
+/// Argo CD's Secret: password hashes, token records, referenced client secrets.
+pub const ARGOCD_SECRET: &str = "argocd-secret";
+/// The Secret with the generated first admin password (Argo CD's name).
+pub const INITIAL_ADMIN_SECRET: &str = "argocd-initial-admin-secret";
+/// The Secret holding the token signing keys (shared with the api-server).
+pub const SIGNING_KEYS_SECRET: &str = "capstan-signing-keys";
+/// `argocd-cm` key of the session lifetime.
+pub const SESSION_DURATION_KEY: &str = "users.session.duration";
+/// Session lifetime when `users.session.duration` is unset (Argo CD's default).
+pub const DEFAULT_SESSION_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// The OIDC provider's settings with the client secret resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OidcSettings {
+    /// `oidc.config` as written.
+    pub config: OidcConfig,
+    /// The client secret, resolved from its `$key` reference; `None` for public clients and
+    /// workload identity.
+    pub client_secret: Option<String>,
+}
+
+/// Everything derived from the watched objects.
+#[derive(Debug)]
+pub struct Settings {
+    /// Parsed `argocd-cm`.
+    pub cm: ArgoCdSettings,
+    /// `scopes` of `argocd-rbac-cm`: the claims whose values are groups.
+    pub scopes: Vec<String>,
+    /// `argocd-secret`'s data.
+    pub secret: BTreeMap<String, Vec<u8>>,
+    /// The OIDC provider, when `oidc.config` is set and its secret reference resolves.
+    pub oidc: Option<OidcSettings>,
+    /// Session lifetime.
+    pub session_duration: Duration,
+    /// Signing keys; `None` until the Secret is readable.
+    pub keys: Option<KeySet>,
+    /// The verifier of [`keys`](Self::keys).
+    pub verifier: Option<Verifier>,
+    /// Why a watched object (or part of one) was not applied.
+    pub errors: Vec<String>,
+}
+
+/// A local account as the gateway sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalAccount {
+    /// The account's name.
+    pub name: String,
+    /// Enabled (`admin.enabled`, `accounts.<name>.enabled`).
+    pub enabled: bool,
+    /// May log in with a password.
+    pub login: bool,
+    /// May have API tokens.
+    pub api_key: bool,
+    /// Password hash, mtime and token records from `argocd-secret`.
+    pub secrets: AccountSecrets,
+}
+
+impl Settings {
+    fn build(raw: &Raw, previous: Option<&Settings>) -> Settings {
+        let mut errors = Vec::new();
+        let cm = match ArgoCdSettings::from_config_map_data(&raw.cm) {
+            Ok(cm) => cm,
+            Err(e) => {
+                errors.push(format!("{ARGOCD_CM}: {e}"));
+                previous.map(|p| p.cm.clone()).unwrap_or_default()
+            }
+        };
+        let scopes = match RbacSettings::from_config_map_data(&raw.rbac) {
+            Ok(rbac) => rbac.scopes,
+            Err(e) => {
+                errors.push(format!("{ARGOCD_RBAC_CM}: {e}"));
+                previous.map_or_else(|| RbacSettings::default().scopes, |p| p.scopes.clone())
+            }
+        };
+        let session_duration = match cm.raw.get(SESSION_DURATION_KEY) {
+            None => DEFAULT_SESSION_DURATION,
+            Some(text) => match capstan_types::settings::parse_go_duration(text) {
+                Ok(d) if !d.is_zero() => d,
+                Ok(_) => {
+                    errors.push(format!(
+                        "{ARGOCD_CM}: {SESSION_DURATION_KEY}: must be longer than zero"
+                    ));
+                    DEFAULT_SESSION_DURATION
+                }
+                Err(e) => {
+                    errors.push(format!("{ARGOCD_CM}: {SESSION_DURATION_KEY}: {e}"));
+                    DEFAULT_SESSION_DURATION
+                }
+            },
+        };
+        let oidc = cm.oidc_config.as_ref().and_then(|config| {
+            match resolve_secret_ref(&config.client_secret, &raw.secret) {
+                Ok(client_secret) => Some(OidcSettings {
+                    config: config.clone(),
+                    client_secret,
+                }),
+                Err(e) => {
+                    errors.push(format!("{ARGOCD_CM}: oidc.config: clientSecret: {e}"));
+                    None
+                }
+            }
+        });
+        let keys = match KeySet::from_secret_data(&raw.keys) {
+            Ok(keys) => Some(keys),
+            Err(e) if !raw.keys.is_empty() => {
+                errors.push(format!("{SIGNING_KEYS_SECRET}: {e}"));
+                previous.and_then(|p| p.keys.clone())
+            }
+            Err(_) => previous.and_then(|p| p.keys.clone()),
+        };
+        for error in &errors {
+            tracing::error!("{error}; keeping the previous value");
+        }
+        Settings {
+            verifier: keys.as_ref().map(KeySet::verifier),
+            cm,
+            scopes,
+            secret: raw.secret.clone(),
+            oidc,
+            session_duration,
+            keys,
+            errors,
+        }
+    }
+
+    /// Settings built from object data directly (tests, one-shot commands).
+    pub fn from_data(
+        cm: BTreeMap<String, String>,
+        rbac: BTreeMap<String, String>,
+        secret: BTreeMap<String, Vec<u8>>,
+        keys: BTreeMap<String, Vec<u8>>,
+    ) -> Settings {
+        Settings::build(
+            &Raw {
+                cm,
+                rbac,
+                secret,
+                keys,
+            },
+            None,
+        )
+    }
+
+    /// The local account `name`, when it exists: `admin` (unless `admin.enabled` is false)
+    /// or an `accounts.<name>` entry. A malformed secret entry locks the account (an error,
+    /// not a login without checks).
+    pub fn account(&self, name: &str) -> Result<Option<LocalAccount>, String> {
+        let (enabled, login, api_key) = if name == capstan_tokens::accounts::ADMIN {
+            // Argo CD's admin has the login capability only; `admin.enabled: false` hides it.
+            if !self.cm.admin_enabled {
+                return Ok(None);
+            }
+            (true, true, false)
+        } else {
+            match self.cm.accounts.get(name) {
+                None => return Ok(None),
+                Some(a) => (
+                    a.enabled,
+                    a.capabilities.contains(&AccountCapability::Login),
+                    a.capabilities.contains(&AccountCapability::ApiKey),
+                ),
+            }
+        };
+        let secrets = AccountSecrets::from_secret_data(&self.secret, name)?;
+        Ok(Some(LocalAccount {
+            name: name.to_owned(),
+            enabled,
+            login,
+            api_key,
+            secrets,
+        }))
+    }
+}
+
+/// Resolves an Argo CD secret reference: `$key` names a key of `argocd-secret`; anything
+/// else is the value itself; empty means none.
+pub fn resolve_secret_ref(
+    value: &str,
+    secret: &BTreeMap<String, Vec<u8>>,
+) -> Result<Option<String>, String> {
+    let Some(key) = value.strip_prefix('$') else {
+        return Ok((!value.is_empty()).then(|| value.to_owned()));
+    };
+    if key.contains(':') {
+        return Err(format!(
+            "the reference {value:?} names another Secret; Capstan resolves only keys of \
+             {ARGOCD_SECRET} (`$<key>`)"
+        ));
+    }
+    match secret.get(key) {
+        Some(bytes) => String::from_utf8(bytes.clone())
+            .map(|s| Some(s.trim_end_matches('\n').to_owned()))
+            .map_err(|_| format!("{ARGOCD_SECRET} key {key:?} is not valid UTF-8")),
+        None => Err(format!("{ARGOCD_SECRET} has no key {key:?}")),
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Raw {
+    cm: BTreeMap<String, String>,
+    rbac: BTreeMap<String, String>,
+    secret: BTreeMap<String, Vec<u8>>,
+    keys: BTreeMap<String, Vec<u8>>,
+}
+
+/// A Secret's data as bytes.
+pub fn secret_bytes(data: Option<BTreeMap<String, ByteString>>) -> BTreeMap<String, Vec<u8>> {
+    data.unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect()
+}
+
+enum Change {
+    Cm(BTreeMap<String, String>),
+    Rbac(BTreeMap<String, String>),
+    Secret(BTreeMap<String, Vec<u8>>),
+    Keys(BTreeMap<String, Vec<u8>>),
+}
+
+fn watch_one<K, F>(
+    api: Api<K>,
+    name: &'static str,
+    to_change: F,
+    tx: tokio::sync::mpsc::Sender<Change>,
+) where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    K::DynamicType: Default,
+    F: Fn(K) -> Change + Send + 'static,
+{
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    tokio::spawn(async move {
+        let mut stream = watcher(api, config)
+            .default_backoff()
+            .applied_objects()
+            .boxed();
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(obj) => {
+                    if tx.send(to_change(obj)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => tracing::warn!("watch of {name}: {e}; retrying"),
+            }
+        }
+    });
+}
+
+/// Starts the watches; the receiver always holds the settings in force.
+pub fn watch_settings(client: &Client, namespace: &str) -> watch::Receiver<Arc<Settings>> {
+    let (change_tx, mut change_rx) = tokio::sync::mpsc::channel(16);
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    watch_one(
+        cms.clone(),
+        ARGOCD_CM,
+        |c| Change::Cm(c.data.unwrap_or_default()),
+        change_tx.clone(),
+    );
+    watch_one(
+        cms,
+        ARGOCD_RBAC_CM,
+        |c| Change::Rbac(c.data.unwrap_or_default()),
+        change_tx.clone(),
+    );
+    watch_one(
+        secrets.clone(),
+        ARGOCD_SECRET,
+        |s| Change::Secret(secret_bytes(s.data)),
+        change_tx.clone(),
+    );
+    watch_one(
+        secrets,
+        SIGNING_KEYS_SECRET,
+        |s| Change::Keys(secret_bytes(s.data)),
+        change_tx,
+    );
+    let mut raw = Raw::default();
+    let (tx, rx) = watch::channel(Arc::new(Settings::build(&raw, None)));
+    tokio::spawn(async move {
+        while let Some(change) = change_rx.recv().await {
+            match change {
+                Change::Cm(d) => raw.cm = d,
+                Change::Rbac(d) => raw.rbac = d,
+                Change::Secret(d) => raw.secret = d,
+                Change::Keys(d) => raw.keys = d,
+            }
+            let next = Settings::build(&raw, Some(&tx.borrow()));
+            tx.send_replace(Arc::new(next));
+        }
+    });
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cm(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn secret_references() {
+        let secret = BTreeMap::from([("oidc.azure.clientSecret".to_owned(), b"s3cret\n".to_vec())]);
+        let cases: [(&str, Result<Option<&str>, &str>); 4] = [
+            ("", Ok(None)),
+            ("literal", Ok(Some("literal"))),
+            ("$oidc.azure.clientSecret", Ok(Some("s3cret"))),
+            ("$missing", Err("argocd-secret has no key \"missing\"")),
+        ];
+        for (value, want) in cases {
+            let got = resolve_secret_ref(value, &secret);
+            assert_eq!(
+                got.as_ref().map(|o| o.as_deref()).map_err(String::as_str),
+                want,
+                "{value}"
+            );
+        }
+        assert!(
+            resolve_secret_ref("$other-secret:key", &secret)
+                .unwrap_err()
+                .contains("another Secret")
+        );
+    }
+
+    #[test]
+    fn accounts_and_durations() {
+        let s = Settings::from_data(
+            cm(&[
+                ("accounts.ci", "apiKey"),
+                ("accounts.dev", "login"),
+                ("accounts.dev.enabled", "false"),
+                ("users.session.duration", "1h"),
+            ]),
+            BTreeMap::new(),
+            BTreeMap::new(),
+            BTreeMap::new(),
+        );
+        assert_eq!(s.session_duration, Duration::from_secs(3600));
+        let admin = s.account("admin").unwrap().unwrap();
+        assert!(admin.enabled && admin.login && !admin.api_key);
+        let ci = s.account("ci").unwrap().unwrap();
+        assert!(ci.enabled && !ci.login && ci.api_key);
+        assert!(!s.account("dev").unwrap().unwrap().enabled);
+        assert_eq!(s.account("nobody").unwrap(), None);
+
+        let off = Settings::from_data(
+            cm(&[
+                ("admin.enabled", "false"),
+                ("users.session.duration", "soon"),
+            ]),
+            BTreeMap::new(),
+            BTreeMap::new(),
+            BTreeMap::new(),
+        );
+        assert_eq!(off.account("admin").unwrap(), None);
+        assert_eq!(off.session_duration, DEFAULT_SESSION_DURATION);
+        assert!(
+            off.errors[0].contains("users.session.duration"),
+            "{:?}",
+            off.errors
+        );
+    }
+
+    #[test]
+    fn oidc_secret_must_resolve() {
+        let config = "name: Azure AD\nissuer: https://login.microsoftonline.com/t/v2.0\nclientID: c\nclientSecret: $oidc.azure.clientSecret\n";
+        let without = Settings::from_data(
+            cm(&[("oidc.config", config)]),
+            BTreeMap::new(),
+            BTreeMap::new(),
+            BTreeMap::new(),
+        );
+        assert!(without.oidc.is_none());
+        assert!(without.errors[0].contains("no key \"oidc.azure.clientSecret\""));
+        let with = Settings::from_data(
+            cm(&[("oidc.config", config)]),
+            BTreeMap::new(),
+            BTreeMap::from([("oidc.azure.clientSecret".to_owned(), b"x".to_vec())]),
+            BTreeMap::new(),
+        );
+        assert_eq!(with.oidc.unwrap().client_secret.as_deref(), Some("x"));
+    }
+}
