@@ -56,7 +56,7 @@ pub fn user_info(principal: &Principal) -> UserInfo {
         },
         Some(claims) => UserInfo {
             logged_in: true,
-            username: claims.sub.clone(),
+            username: principal.subject.clone(),
             iss: claims.iss.clone(),
             groups: principal.groups.clone(),
         },

@@ -128,11 +128,21 @@ pub async fn authenticate(
             ));
         }
     }
+    let mut subject = claims.sub.clone();
     if let Some((project, role)) = claims.project_role() {
         check_project_token(projects, project, role, &claims)?;
+    } else if let Some((name, _)) = capstan_tokens::accounts::split_account_subject(&claims.sub) {
+        // A local account's session or API token: valid while the account allows it; the
+        // RBAC subject is the account name (Argo CD's `admin`, not `admin:login`).
+        let (account, secrets) = settings
+            .local_account(name)
+            .map_err(|e| ApiError::Unauthenticated(format!("invalid token: {e}")))?;
+        capstan_tokens::accounts::check_account_token(&claims, account, &secrets)
+            .map_err(|e| ApiError::Unauthenticated(format!("invalid token: {e}")))?;
+        subject = name.to_owned();
     }
     Ok(Principal {
-        subject: claims.sub.clone(),
+        subject,
         groups: capstan_authz::groups_from_claims(
             &serde_json::to_value(&claims).unwrap_or_default(),
             &settings.rbac.scopes,

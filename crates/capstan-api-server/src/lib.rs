@@ -63,6 +63,9 @@ pub struct ApiServerConfig {
     pub repo_server: String,
     /// gRPC + REST listen address.
     pub listen_addr: SocketAddr,
+    /// The auth-gateway's internal AuthService (`http://host:port`), for password login and
+    /// local accounts' passwords and tokens.
+    pub auth_gateway: Option<String>,
 }
 
 /// A running API server's state (for tests and the binary).
@@ -153,7 +156,18 @@ pub async fn start(
         .context("repo-server address")?
         .connect_timeout(Duration::from_secs(5))
         .connect_lazy();
-    let state = Arc::new(ApiState::new(
+    let auth_gateway = match &config.auth_gateway {
+        Some(address) => Some(
+            capstan_proto::auth::v1::auth_service_client::AuthServiceClient::new(
+                tonic::transport::Endpoint::from_shared(address.clone())
+                    .context("auth-gateway address")?
+                    .connect_timeout(Duration::from_secs(5))
+                    .connect_lazy(),
+            ),
+        ),
+        None => None,
+    };
+    let mut state = ApiState::new(
         client,
         namespace,
         apps.clone(),
@@ -162,7 +176,9 @@ pub async fn start(
         settings.clone(),
         cache,
         RepoServerServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024),
-    ));
+    );
+    state.auth_gateway = auth_gateway;
+    let state = Arc::new(state);
     // Serve only once the copies are complete and the keys are loaded: an early list would
     // be wrong, an early token check would fail.
     let ready = async {

@@ -39,6 +39,10 @@ struct Args {
         default_value = "http://capstan-repo-server:8081"
     )]
     repo_server: String,
+    /// The auth-gateway's internal AuthService (password login, local accounts' passwords
+    /// and API tokens).
+    #[arg(long, env = "CAPSTAN_API_SERVER_AUTH_GATEWAY")]
+    auth_gateway: Option<String>,
     /// Redis URL of the shared cache (resource trees, managed resources, revoked tokens).
     #[arg(long, env = "CAPSTAN_API_SERVER_REDIS_URL")]
     redis_url: Option<String>,
@@ -98,19 +102,12 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let mut registry = prometheus_client::registry::Registry::default();
-    let cache = match &args.redis_url {
-        Some(url) => capstan_cache::Cache::new(
-            capstan_cache::CacheConfig {
-                initiator: "api-server".to_owned(),
-                ..capstan_cache::CacheConfig::new(
-                    Some(url.clone()),
-                    capstan_cache::EncryptionKey::load_or_generate(args.cache_key_file.as_deref())?,
-                )
-            },
-            &mut registry,
-        )?,
-        None => capstan_cache::Cache::disabled(),
-    };
+    let cache = capstan_cache::Cache::for_component(
+        "api-server",
+        args.redis_url.as_deref(),
+        args.cache_key_file.as_deref(),
+        &mut registry,
+    )?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let wait = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -128,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
             namespace: args.namespace,
             repo_server: args.repo_server,
             listen_addr: args.listen_addr,
+            auth_gateway: args.auth_gateway,
         },
         client,
         cache,

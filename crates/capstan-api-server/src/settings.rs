@@ -40,6 +40,9 @@ pub struct Settings {
     pub enforcer: Enforcer,
     /// Webhook secrets from `argocd-secret`.
     pub webhook: WebhookSecrets,
+    /// Local accounts' password change times and API token records from `argocd-secret`
+    /// (never the password hashes: checking passwords is the auth-gateway's job).
+    pub account_records: BTreeMap<String, Vec<u8>>,
     /// Token signing keys; `None` until the Secret is readable.
     pub keys: Option<KeySet>,
     /// The verifier of [`keys`](Self::keys), built once per key change rather than per request.
@@ -79,12 +82,54 @@ impl Settings {
         Settings {
             enforcer: Enforcer::new(&rbac),
             webhook: WebhookSecrets::from_secret_data(&raw.secret),
+            account_records: raw
+                .secret
+                .iter()
+                .filter(|(k, _)| {
+                    (k.starts_with("admin.") || k.starts_with("accounts."))
+                        && (k.ends_with(".passwordMtime") || k.ends_with(".tokens"))
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             verifier: keys.as_ref().map(KeySet::verifier),
             cm,
             rbac,
             keys,
             errors,
         }
+    }
+}
+
+impl Settings {
+    /// The state of local account `name` for checking its tokens: `None` when it does not
+    /// exist (or the admin is disabled), with its token records and password change time.
+    pub fn local_account(
+        &self,
+        name: &str,
+    ) -> Result<
+        (
+            Option<capstan_tokens::accounts::AccountState>,
+            capstan_tokens::accounts::AccountSecrets,
+        ),
+        String,
+    > {
+        use capstan_tokens::accounts::{ADMIN, AccountSecrets, AccountState};
+        use capstan_types::settings::AccountCapability;
+        let state = if name == ADMIN {
+            self.cm.admin_enabled.then_some(AccountState {
+                enabled: true,
+                login: true,
+                api_key: false,
+            })
+        } else {
+            self.cm.accounts.get(name).map(|a| AccountState {
+                enabled: a.enabled,
+                login: a.capabilities.contains(&AccountCapability::Login),
+                api_key: a.capabilities.contains(&AccountCapability::ApiKey),
+            })
+        };
+        let secrets = AccountSecrets::from_secret_data(&self.account_records, name)?;
+        Ok((state, secrets))
     }
 }
 

@@ -36,6 +36,10 @@ pub struct ApiState {
     pub cache: Cache,
     /// The repo-server (manifests, refs, revision metadata).
     pub repo_server: RepoServerServiceClient<Channel>,
+    /// The auth-gateway's internal AuthService (password login, account tokens); `None` when
+    /// not configured.
+    pub auth_gateway:
+        Option<capstan_proto::auth::v1::auth_service_client::AuthServiceClient<Channel>>,
     /// `<namespace>/<name>` of each app whose resource tree changed (from Redis pub/sub).
     pub tree_updates: tokio::sync::broadcast::Sender<String>,
     /// Compiled project policies by project name, with the resourceVersion they were built from.
@@ -78,6 +82,7 @@ impl ApiState {
             settings,
             cache,
             repo_server,
+            auth_gateway: None,
             tree_updates: tokio::sync::broadcast::channel(1024).0,
             project_policies: Mutex::new(HashMap::new()),
         }
@@ -86,6 +91,19 @@ impl ApiState {
     /// The settings in force.
     pub fn settings(&self) -> Arc<Settings> {
         self.settings.borrow().clone()
+    }
+
+    /// The auth-gateway client, or a clear error when none is configured.
+    pub fn gateway(
+        &self,
+    ) -> ApiResult<capstan_proto::auth::v1::auth_service_client::AuthServiceClient<Channel>> {
+        self.auth_gateway.clone().ok_or_else(|| {
+            ApiError::Unavailable(
+                "local accounts are served by capstan-auth-gateway, and this api-server has \
+                 none configured (--auth-gateway)"
+                    .to_owned(),
+            )
+        })
     }
 
     /// Authenticates a request (see [`auth::authenticate`]).

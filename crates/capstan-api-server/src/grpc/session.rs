@@ -6,7 +6,6 @@ use tonic::{Request, Response, Status};
 
 use super::{Shared, principal};
 use crate::account;
-use crate::error::ApiError;
 
 /// The session service.
 #[derive(Debug, Clone)]
@@ -14,16 +13,25 @@ pub struct SessionApi(pub(crate) Shared);
 
 #[tonic::async_trait]
 impl SessionService for SessionApi {
+    /// Forwarded to the auth-gateway, which checks passwords (rate limited per user and
+    /// client address) and ID tokens and signs the session.
     async fn create(
         &self,
-        _request: Request<pb::SessionCreateRequest>,
+        request: Request<pb::SessionCreateRequest>,
     ) -> Result<Response<pb::SessionResponse>, Status> {
-        Err(ApiError::Unimplemented(
-            "password login is served by capstan-auth-gateway, which this release does not \
-             include yet; log in with a token (capstan login --auth-token)"
-                .to_owned(),
-        )
-        .into())
+        let address = client_address(&request);
+        let r = request.into_inner();
+        let mut gateway = self.0.gateway()?;
+        let login = gateway
+            .login(capstan_proto::auth::v1::LoginRequest {
+                username: r.username,
+                password: r.password,
+                id_token: r.token,
+                client_address: address,
+            })
+            .await?
+            .into_inner();
+        Ok(Response::new(pb::SessionResponse { token: login.token }))
     }
 
     async fn delete(
@@ -56,4 +64,17 @@ impl SessionService for SessionApi {
             groups: info.groups,
         }))
     }
+}
+
+/// The caller's address for rate limiting: the last `X-Forwarded-For` hop when the
+/// auth-gateway proxied the call, else the peer.
+pub(crate) fn client_address<T>(request: &Request<T>) -> String {
+    request
+        .metadata()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .map(|v| v.trim().to_owned())
+        .or_else(|| request.remote_addr().map(|a| a.ip().to_string()))
+        .unwrap_or_default()
 }
