@@ -1,10 +1,14 @@
 //! `capstan account`: local accounts and permissions (Argo CD's `argocd account`), through
-//! the api-server's `AccountService`: `list` and `can-i`.
+//! the api-server's `AccountService`: `list`, `can-i`, `update-password`, `generate-token`,
+//! `delete-token` and `get-user-info`.
 
 use std::io::Write;
 
 use anyhow::Context;
-use capstan_proto::account::v1::{Account, CanIRequest, ListAccountRequest};
+use capstan_proto::account::v1::{
+    Account, CanIRequest, CreateTokenRequest, DeleteTokenRequest, ListAccountRequest,
+    UpdatePasswordRequest,
+};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
@@ -32,6 +36,18 @@ pub enum AccountCommand {
                             capstan account can-i get projects team-a"
     )]
     CanI(CanIArgs),
+    /// Change a local account's password (your own unless --account is given; changing
+    /// another account's needs `accounts, update` and your own current password).
+    UpdatePassword(UpdatePasswordArgs),
+    /// Generate an API token for an account with the `apiKey` capability; prints it once.
+    #[command(
+        after_help = "Examples:\n  capstan account generate-token --account ci --expires-in 720h"
+    )]
+    GenerateToken(GenerateTokenArgs),
+    /// Delete (revoke) an account's API token by id.
+    DeleteToken(DeleteTokenArgs),
+    /// Print who you are logged in as.
+    GetUserInfo,
 }
 
 impl AccountArgs {
@@ -40,6 +56,25 @@ impl AccountArgs {
         match self.command {
             AccountCommand::List(args) => args.run(&api, out).await,
             AccountCommand::CanI(args) => args.run(&api, out).await,
+            AccountCommand::UpdatePassword(args) => args.run(&api, out).await,
+            AccountCommand::GenerateToken(args) => args.run(&api, out).await,
+            AccountCommand::DeleteToken(args) => args.run(&api, out).await,
+            AccountCommand::GetUserInfo => {
+                let info = api
+                    .sessions()
+                    .get_user_info(api.request(capstan_proto::session::v1::GetUserInfoRequest {}))
+                    .await
+                    .map_err(|status| api.error(status))
+                    .context("asking who I am")?
+                    .into_inner();
+                writeln!(out, "Logged In: {}", info.logged_in)?;
+                if info.logged_in {
+                    writeln!(out, "Username: {}", info.username)?;
+                    writeln!(out, "Issuer: {}", info.iss)?;
+                    writeln!(out, "Groups: {}", info.groups.join(","))?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -134,6 +169,107 @@ impl CanIArgs {
             })?
             .into_inner();
         writeln!(out, "{}", answer.value)?;
+        Ok(())
+    }
+}
+
+/// `capstan account update-password`.
+#[derive(Debug, Args)]
+pub struct UpdatePasswordArgs {
+    /// The account (default: the one you are logged in as).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Your current password.
+    #[arg(long, env = "CAPSTAN_CURRENT_PASSWORD")]
+    pub current_password: String,
+    /// The new password (at least 8 characters).
+    #[arg(long, env = "CAPSTAN_NEW_PASSWORD")]
+    pub new_password: String,
+}
+
+impl UpdatePasswordArgs {
+    async fn run(self, api: &Api, out: &mut dyn Write) -> anyhow::Result<()> {
+        api.accounts()
+            .update_password(api.request(UpdatePasswordRequest {
+                new_password: self.new_password,
+                current_password: self.current_password,
+                name: self.account.clone().unwrap_or_default(),
+            }))
+            .await
+            .map_err(|status| api.error(status))
+            .context("updating the password")?;
+        writeln!(
+            out,
+            "Password updated{}",
+            self.account
+                .map(|a| format!(" for {a}"))
+                .unwrap_or_default()
+        )?;
+        Ok(())
+    }
+}
+
+/// `capstan account generate-token`.
+#[derive(Debug, Args)]
+pub struct GenerateTokenArgs {
+    /// The account (default: the one you are logged in as).
+    #[arg(short, long)]
+    pub account: Option<String>,
+    /// Lifetime, e.g. `24h`; `0` (the default) never expires.
+    #[arg(short, long, default_value = "0", value_parser = parse_duration)]
+    pub expires_in: std::time::Duration,
+    /// The token id (default: a random one).
+    #[arg(long)]
+    pub id: Option<String>,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    if text == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    capstan_types::settings::parse_go_duration(text).map_err(|e| e.to_string())
+}
+
+impl GenerateTokenArgs {
+    async fn run(self, api: &Api, out: &mut dyn Write) -> anyhow::Result<()> {
+        let token = api
+            .accounts()
+            .create_token(api.request(CreateTokenRequest {
+                name: self.account.unwrap_or_default(),
+                expires_in: i64::try_from(self.expires_in.as_secs()).unwrap_or(i64::MAX),
+                id: self.id.unwrap_or_default(),
+            }))
+            .await
+            .map_err(|status| api.error(status))
+            .context("generating a token")?
+            .into_inner()
+            .token;
+        writeln!(out, "{token}")?;
+        Ok(())
+    }
+}
+
+/// `capstan account delete-token`.
+#[derive(Debug, Args)]
+pub struct DeleteTokenArgs {
+    /// The account (default: the one you are logged in as).
+    #[arg(short, long)]
+    pub account: Option<String>,
+    /// The token id.
+    #[arg(value_name = "ID")]
+    pub id: String,
+}
+
+impl DeleteTokenArgs {
+    async fn run(self, api: &Api, _out: &mut dyn Write) -> anyhow::Result<()> {
+        api.accounts()
+            .delete_token(api.request(DeleteTokenRequest {
+                name: self.account.unwrap_or_default(),
+                id: self.id.clone(),
+            }))
+            .await
+            .map_err(|status| api.error(status))
+            .with_context(|| format!("deleting token {}", self.id))?;
         Ok(())
     }
 }

@@ -14,11 +14,11 @@
 //!   auth-token: eyJhbGciOi...
 //! ```
 //!
-//! A context names a server and a user (whose `auth-token` is sent to that server). Fields
-//! Capstan does not use (`grpc-web`, `refresh-token`, `prompts-enabled`, ...) are kept as they
-//! are, so a file shared with argocd survives a round trip. The file holds tokens, so it is
-//! always written with mode 0600 (its directory 0700), atomically (a temporary file renamed
-//! over it).
+//! A context names a server and a user (whose `auth-token` is sent to that server; an SSO
+//! login also keeps the identity provider's `refresh-token` there, as argocd does). Fields
+//! Capstan does not use (`grpc-web`, `prompts-enabled`, ...) are kept as they are, so a file
+//! shared with argocd survives a round trip. The file holds tokens, so it is always written
+//! with mode 0600 (its directory 0700), atomically (a temporary file renamed over it).
 //!
 //! [`LocalConfig::resolve`] decides which server and token a command uses; it is pure and
 //! tested with tables of cases.
@@ -94,6 +94,9 @@ pub struct User {
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
 }
+
+/// The user key of the identity provider's refresh token (argocd's `refresh-token`).
+const REFRESH_TOKEN: &str = "refresh-token";
 
 fn is_false(value: &bool) -> bool {
     !*value
@@ -287,7 +290,9 @@ impl LocalConfig {
     }
 
     /// Records a login: the server entry, the user `name` with `token`, and the context
-    /// `name` pointing at both, which becomes the current context.
+    /// `name` pointing at both, which becomes the current context. A refresh token of an
+    /// earlier login is forgotten (an SSO login sets its own with
+    /// [`LocalConfig::set_refresh_token`]).
     pub fn upsert_login(&mut self, name: &str, server: &str, plain_text: bool, token: &str) {
         match self.servers.iter_mut().find(|entry| entry.server == server) {
             Some(entry) => entry.plain_text = plain_text,
@@ -298,7 +303,10 @@ impl LocalConfig {
             }),
         }
         match self.users.iter_mut().find(|user| user.name == name) {
-            Some(user) => user.auth_token = token.to_owned(),
+            Some(user) => {
+                user.auth_token = token.to_owned();
+                user.extra.remove(REFRESH_TOKEN);
+            }
             None => self.users.push(User {
                 name: name.to_owned(),
                 auth_token: token.to_owned(),
@@ -324,6 +332,23 @@ impl LocalConfig {
         name.clone_into(&mut self.current_context);
     }
 
+    /// Sets (or, with `None`, removes) the `refresh-token` of the user `name`: the identity
+    /// provider's refresh token of an SSO login, kept as argocd keeps it. Nothing happens when
+    /// there is no such user.
+    pub fn set_refresh_token(&mut self, name: &str, refresh_token: Option<&str>) {
+        for user in self.users.iter_mut().filter(|user| user.name == name) {
+            match refresh_token.filter(|token| !token.is_empty()) {
+                Some(token) => {
+                    user.extra
+                        .insert(REFRESH_TOKEN.to_owned(), Value::String(token.to_owned()));
+                }
+                None => {
+                    user.extra.remove(REFRESH_TOKEN);
+                }
+            }
+        }
+    }
+
     /// Forgets the token of the context `name`'s user (argocd's `logout`); the context stays.
     ///
     /// # Errors
@@ -337,7 +362,7 @@ impl LocalConfig {
             .clone();
         for entry in self.users.iter_mut().filter(|entry| entry.name == user) {
             entry.auth_token.clear();
-            entry.extra.remove("refresh-token");
+            entry.extra.remove(REFRESH_TOKEN);
         }
         Ok(())
     }
@@ -621,6 +646,41 @@ users:
         assert!(config.user("prod").is_none());
         assert!(config.server("localhost:8080").is_some());
         assert!(config.delete_context("prod").is_err());
+    }
+
+    #[test]
+    fn refresh_tokens_are_set_and_forgotten() {
+        let refresh = |config: &LocalConfig| {
+            config
+                .user("sso")
+                .and_then(|user| user.extra.get("refresh-token"))
+                .and_then(|value| value.as_str().map(str::to_owned))
+        };
+        let mut config = LocalConfig::default();
+        config.upsert_login("sso", "cd:8080", true, "session");
+        config.set_refresh_token("sso", Some("r1"));
+        assert_eq!(refresh(&config).as_deref(), Some("r1"));
+        assert!(
+            config
+                .to_yaml()
+                .expect("yaml")
+                .contains("refresh-token: r1")
+        );
+
+        // A new login forgets the old refresh token; an SSO login without one keeps none.
+        config.upsert_login("sso", "cd:8080", true, "session2");
+        assert_eq!(refresh(&config), None);
+        config.set_refresh_token("sso", Some("r2"));
+        config.set_refresh_token("sso", Some(""));
+        assert_eq!(refresh(&config), None);
+
+        config.set_refresh_token("sso", Some("r3"));
+        config.remove_token("sso").expect("logout");
+        assert_eq!(refresh(&config), None);
+
+        // No such user: nothing happens.
+        config.set_refresh_token("nobody", Some("r4"));
+        assert!(config.user("nobody").is_none());
     }
 
     #[test]

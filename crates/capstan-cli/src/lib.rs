@@ -7,8 +7,10 @@
 //!
 //! Commands:
 //!
-//! - `capstan login SERVER` / `logout` / `context`: sessions and the local config file of
-//!   contexts (argocd's `~/.config/argocd/config` format, see [`config`]);
+//! - `capstan login SERVER` (password, token, or `--sso` in a browser through the server's
+//!   OIDC provider, see [`session`] and `sso`) / `logout` / `context`: sessions and the
+//!   local config file of contexts (argocd's `~/.config/argocd/config` format, see
+//!   [`config`]);
 //! - `capstan app list|get|create|set|sync|wait|diff|history|rollback|delete|manifests|
 //!   terminate-op|resources` (see [`app`]);
 //! - `capstan proj list|get|create|delete|role create-token` (see [`proj`]);
@@ -60,6 +62,7 @@ mod output;
 pub mod proj;
 pub mod repo;
 pub mod session;
+mod sso;
 pub mod version;
 
 /// The Capstan command-line client.
@@ -108,7 +111,8 @@ pub struct GlobalArgs {
     pub insecure: bool,
 
     /// PEM file of the CA that signed the server's certificate, for `https://` servers;
-    /// the system's trust store otherwise.
+    /// the system's trust store otherwise. `login --sso` also trusts it for the identity
+    /// provider, besides the system's trust store.
     #[arg(long, global = true, env = "CAPSTAN_SERVER_CRT", value_name = "PATH")]
     pub server_crt: Option<PathBuf>,
 

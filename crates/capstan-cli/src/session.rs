@@ -3,27 +3,37 @@
 //!
 //! `login SERVER --username U --password P` exchanges the password for a session token with
 //! `SessionService.Create`; `login SERVER --auth-token T` checks the token with
-//! `SessionService.GetUserInfo` before storing it. `--sso` needs the auth-gateway's browser
-//! flow, which this release does not have: it fails saying so.
+//! `SessionService.GetUserInfo` before storing it; `login SERVER --sso` logs in in a browser
+//! through the server's OIDC identity provider, as `argocd login --sso` does, and exchanges
+//! the ID token for a session token (see the `sso` module). Each stores the token in the
+//! context (`--name`, by default the server address), which becomes the current one.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use capstan_proto::session::v1::{GetUserInfoRequest, SessionCreateRequest, SessionDeleteRequest};
-use clap::Args;
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args};
 
 use crate::GlobalArgs;
 use crate::client::{Api, ConnectOptions, Target};
 use crate::config::{self, LocalConfig};
+use crate::duration;
 use crate::output::Table;
+use crate::sso::{self, SsoOptions};
 
 /// `capstan login`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     capstan login localhost:8080 --username admin --password \"$PASSWORD\"\n  \
     capstan login https://cd.example.com --auth-token \"$TOKEN\" --name prod\n  \
-    echo \"$PASSWORD\" | capstan login localhost:8080 --username admin")]
+    echo \"$PASSWORD\" | capstan login localhost:8080 --username admin\n  \
+    capstan login https://cd.example.com --sso\n  \
+    capstan login https://cd.example.com --sso --sso-port 8090 --sso-launch-browser=false\n\n\
+    With --sso the identity provider of the server's argocd-cm oidc.config must accept \
+    http://localhost:PORT/auth/callback (PORT: --sso-port) as a redirect URI of the CLI's \
+    client (cliClientID, else clientID).")]
 pub struct LoginArgs {
     /// The API server address: `host:port` (plaintext), or `https://host[:port]` (TLS).
     #[arg(value_name = "SERVER")]
@@ -41,22 +51,53 @@ pub struct LoginArgs {
     #[arg(long, env = "CAPSTAN_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
 
-    /// Log in through the auth-gateway's single sign-on (OIDC) flow.
+    /// Log in in a browser through the server's single sign-on (OIDC) identity provider.
     #[arg(long)]
     pub sso: bool,
+
+    /// Port of the local listener the identity provider sends the browser back to
+    /// (`http://localhost:PORT/auth/callback`); `0` for any free port.
+    #[arg(long, default_value_t = sso::DEFAULT_PORT, value_name = "PORT", requires = "sso")]
+    pub sso_port: u16,
+
+    /// Open the login page in the system's browser; with `false` only its URL is printed.
+    #[arg(
+        long,
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = ArgAction::Set,
+        value_parser = BoolishValueParser::new(),
+        value_name = "BOOL",
+        requires = "sso"
+    )]
+    pub sso_launch_browser: bool,
+
+    /// How long to wait for the login in the browser (`30s`, `5m`; `0` for no limit).
+    #[arg(
+        long,
+        default_value = "5m",
+        value_name = "DURATION",
+        value_parser = duration::parse_duration,
+        requires = "sso"
+    )]
+    pub sso_timeout: Duration,
 }
 
 impl LoginArgs {
     pub(crate) async fn run(self, global: &GlobalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-        if self.sso {
-            bail!(
-                "SSO login needs capstan-auth-gateway, which is not implemented in this \
-                 release; log in with --username and --password, or with --auth-token"
-            );
-        }
         let target = Target::parse(&self.server, global.plaintext)?;
         let options = ConnectOptions::from_global(global);
+        let mut refresh_token = None;
         let (username, token) = match (&self.username, &global.auth_token) {
+            _ if self.sso => {
+                let api = Api::connect(&target, None, &options).await?;
+                let login = sso::login(&api, &target, &options, &self.sso_options())
+                    .await
+                    .with_context(|| format!("SSO login to {}", target.display))?;
+                refresh_token = login.refresh_token;
+                (login.username, login.token)
+            }
             (Some(username), _) => {
                 let password = match &self.password {
                     Some(password) => password.clone(),
@@ -112,10 +153,20 @@ impl LoginArgs {
         let path = config::path(global.config.as_deref())?;
         let mut local = LocalConfig::load(&path)?;
         local.upsert_login(&name, &target.display, !target.tls, &token);
+        local.set_refresh_token(&name, refresh_token.as_deref());
         local.save(&path)?;
         writeln!(out, "'{username}' logged in successfully")?;
         writeln!(out, "Context '{name}' updated")?;
         Ok(())
+    }
+
+    /// The `--sso-*` flags.
+    fn sso_options(&self) -> SsoOptions {
+        SsoOptions {
+            port: self.sso_port,
+            timeout: Some(self.sso_timeout).filter(|timeout| !timeout.is_zero()),
+            launch_browser: self.sso_launch_browser,
+        }
     }
 }
 
@@ -247,10 +298,85 @@ fn contexts_table(local: &LocalConfig) -> Table {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use clap::Parser;
     use pretty_assertions::assert_eq;
 
-    use super::contexts_table;
+    use super::{LoginArgs, contexts_table};
     use crate::config::LocalConfig;
+    use crate::{Cli, Command};
+
+    fn login(args: &[&str]) -> Result<LoginArgs, clap::Error> {
+        let argv = ["capstan", "login"].iter().chain(args).copied();
+        match Cli::try_parse_from(argv)?.command {
+            Command::Login(login) => Ok(login),
+            other => panic!("not a login: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sso_flags() {
+        let defaults = login(&["cd:8080", "--sso"]).expect("parses");
+        assert!(defaults.sso);
+        let options = defaults.sso_options();
+        assert_eq!(
+            (options.port, options.timeout, options.launch_browser),
+            (8085, Some(Duration::from_secs(300)), true)
+        );
+
+        let cases: &[(&[&str], bool)] = &[
+            (&["cd:8080", "--sso", "--sso-launch-browser=false"], false),
+            (
+                &["cd:8080", "--sso", "--sso-launch-browser", "false"],
+                false,
+            ),
+            (&["cd:8080", "--sso", "--sso-launch-browser", "no"], false),
+            (&["cd:8080", "--sso", "--sso-launch-browser"], true),
+            (&["cd:8080", "--sso", "--sso-launch-browser=true"], true),
+            (&["cd:8080", "--sso-launch-browser=false", "--sso"], false),
+        ];
+        for (args, want) in cases {
+            let got = login(args).expect("parses");
+            assert_eq!(got.sso_options().launch_browser, *want, "{args:?}");
+        }
+
+        let custom = login(&[
+            "https://cd.example.com",
+            "--sso",
+            "--sso-port",
+            "0",
+            "--sso-timeout",
+            "0",
+            "--name",
+            "prod",
+        ])
+        .expect("parses");
+        let options = custom.sso_options();
+        assert_eq!((options.port, options.timeout), (0, None));
+        assert_eq!(custom.name.as_deref(), Some("prod"));
+        assert_eq!(
+            login(&["cd:8080", "--sso", "--sso-timeout", "90s"])
+                .expect("parses")
+                .sso_options()
+                .timeout,
+            Some(Duration::from_secs(90))
+        );
+
+        // The --sso-* flags need --sso; bad values are refused.
+        for args in [
+            &["cd:8080", "--sso-port", "9000"][..],
+            &["cd:8080", "--sso-launch-browser=false"],
+            &["cd:8080", "--sso-timeout", "1m"],
+            &["cd:8080", "--sso", "--sso-port", "70000"],
+            &["cd:8080", "--sso", "--sso-launch-browser=maybe"],
+            &["cd:8080", "--sso", "--sso-timeout", "soon"],
+        ] {
+            assert!(login(args).is_err(), "{args:?}");
+        }
+        // Without --sso, the defaults do not count as given.
+        assert!(login(&["cd:8080", "--username", "admin"]).is_ok());
+    }
 
     #[test]
     fn context_table_marks_the_current_one() {
