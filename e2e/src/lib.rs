@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+pub mod browser;
 mod crds;
+pub mod oidc;
 mod redis;
 pub use crds::{FIELD_MANAGER, crd_dir, install_crds};
 pub use redis::RedisServer;

@@ -33,6 +33,39 @@ pub struct StackOptions {
     pub secret: Option<BTreeMap<String, String>>,
     /// Run without a controller (the API alone, e.g. to see the annotations it writes).
     pub no_controller: bool,
+    /// Also run the auth-gateway in front of the API server.
+    pub gateway: bool,
+}
+
+/// A running auth-gateway.
+pub struct Gateway {
+    /// The public address (the front door).
+    pub addr: SocketAddr,
+    /// The internal AuthService address.
+    pub grpc_addr: SocketAddr,
+    pub state: std::sync::Arc<capstan_auth_gateway::Gateway>,
+}
+
+impl Gateway {
+    /// The front door's base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A client of the internal AuthService.
+    pub async fn auth(
+        &self,
+    ) -> anyhow::Result<
+        capstan_proto::auth::v1::auth_service_client::AuthServiceClient<tonic::transport::Channel>,
+    > {
+        Ok(
+            capstan_proto::auth::v1::auth_service_client::AuthServiceClient::new(
+                tonic::transport::Endpoint::from_shared(format!("http://{}", self.grpc_addr))?
+                    .connect()
+                    .await?,
+            ),
+        )
+    }
 }
 
 /// A running stack in its own control-plane namespace.
@@ -42,6 +75,8 @@ pub struct Stack {
     /// `host:port` of the API server (gRPC and REST).
     pub api_addr: SocketAddr,
     pub api: std::sync::Arc<capstan_api_server::state::ApiState>,
+    /// The auth-gateway, when started: (public address, internal gRPC address, state).
+    pub gateway: Option<Gateway>,
     /// The API server's (and its cache's) metrics.
     registry: prometheus_client::registry::Registry,
     _data: tempfile::TempDir,
@@ -201,6 +236,13 @@ impl Stack {
             tokio::spawn(controller);
         }
 
+        // The gateway's internal port is chosen first: the API server needs it, the gateway
+        // needs the API server's address.
+        let gateway_grpc = if options.gateway {
+            Some(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+        } else {
+            None
+        };
         let (stop, stopped) = stopper();
         stops.push(stop);
         let running = capstan_api_server::start(
@@ -208,18 +250,50 @@ impl Stack {
                 namespace: ns.clone(),
                 repo_server,
                 listen_addr: "127.0.0.1:0".parse()?,
+                auth_gateway: gateway_grpc.map(|a| format!("http://{a}")),
             },
-            client,
-            cache,
+            client.clone(),
+            cache.clone(),
             capstan_api_server::metrics::Metrics::new(&mut registry),
             stopped,
         )
         .await?;
+        let gateway = match gateway_grpc {
+            None => None,
+            Some(grpc_addr) => {
+                let (stop, stopped) = stopper();
+                stops.push(stop);
+                let gw = capstan_auth_gateway::start(
+                    capstan_auth_gateway::GatewayConfig {
+                        namespace: ns.clone(),
+                        listen_addr: "127.0.0.1:0".parse()?,
+                        grpc_addr,
+                        api_server: format!("http://{}", running.addr),
+                        public_url: None,
+                        secure_cookies: false,
+                        trust_forwarded_for: false,
+                        limits: Default::default(),
+                        graph_url: "https://graph.microsoft.com".into(),
+                    },
+                    client,
+                    cache,
+                    capstan_auth_gateway::metrics::Metrics::new(&mut registry),
+                    stopped,
+                )
+                .await?;
+                Some(Gateway {
+                    addr: gw.addr,
+                    grpc_addr: gw.grpc_addr,
+                    state: gw.gateway,
+                })
+            }
+        };
         Ok(Self {
             env,
             control,
             api_addr: running.addr,
             api: running.state,
+            gateway,
             registry,
             _data: data,
             _stops: stops,
@@ -232,6 +306,13 @@ impl Stack {
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("encoding metrics");
         text
+    }
+
+    /// The auth-gateway (panics when the stack was started without one).
+    pub fn gw(&self) -> &Gateway {
+        self.gateway
+            .as_ref()
+            .expect("the stack runs an auth-gateway")
     }
 
     /// The API server's base URL.
