@@ -4,10 +4,11 @@
 # k8s-manifests), Capstan's CRDs and settings, the repository Secret, the AppProject and the
 # App of Apps.
 #
-# Then it starts capstan-repo-server, capstan-application-controller and capstan-api-server,
-# applies the root Application, prints every app's sync and health as they converge, and logs
-# the `capstan` CLI in with an admin token. The auth-gateway and dashboard join as they land
-# (see README.md).
+# Then it starts capstan-repo-server, capstan-application-controller, capstan-api-server and
+# capstan-auth-gateway (the front door), logs the `capstan` CLI in through the gateway as
+# admin with the generated initial password (argocd-initial-admin-secret, as the seed guide
+# reads it), applies the root Application and prints every app's sync and health as they
+# converge. The dashboard joins when it lands (see README.md).
 #
 # Knobs: TESTENV_DIR (default <repo>/.testenv); `scripts/quickstart.sh down` stops everything.
 set -euo pipefail
@@ -111,8 +112,9 @@ stringData:
 YAML
 k apply -f "$WORK/argocd/projects/microservices.yaml" >/dev/null
 
-step "building and starting capstan-repo-server, capstan-application-controller and capstan-api-server"
-cargo build --quiet -p capstan-repo-server -p capstan-application-controller -p capstan-api-server -p capstan-cli
+step "building and starting capstan-repo-server, capstan-application-controller, capstan-api-server and capstan-auth-gateway"
+cargo build --quiet -p capstan-repo-server -p capstan-application-controller -p capstan-api-server \
+  -p capstan-auth-gateway -p capstan-cli
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 stop_components
 REPO_GRPC=127.0.0.1:$(free_port); REPO_ADMIN=127.0.0.1:$(free_port)
@@ -134,17 +136,27 @@ echo $! > "$TESTENV_DIR/capstan-application-controller.pid"
 for _ in $(seq 1 100); do curl -fs "http://$CONTROLLER_ADMIN/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fs "http://$CONTROLLER_ADMIN/readyz" >/dev/null || { tail -20 "$TESTENV_DIR/capstan-application-controller.log" >&2; exit 1; }
 API=127.0.0.1:$(free_port); API_ADMIN=127.0.0.1:$(free_port)
+GW=127.0.0.1:$(free_port); GW_GRPC=127.0.0.1:$(free_port); GW_ADMIN=127.0.0.1:$(free_port)
 KUBECONFIG=$KUBECONFIG CAPSTAN_API_SERVER_NAMESPACE=argocd CAPSTAN_API_SERVER_REPO_SERVER=http://$REPO_GRPC \
+CAPSTAN_API_SERVER_AUTH_GATEWAY=http://$GW_GRPC \
 CAPSTAN_API_SERVER_LISTEN_ADDR=$API CAPSTAN_API_SERVER_METRICS_ADDR=$API_ADMIN \
 CAPSTAN_API_SERVER_REDIS_URL=$REDIS_URL CAPSTAN_API_SERVER_CACHE_KEY_FILE=$TESTENV_DIR/cache.key \
   setsid target/debug/capstan-api-server >"$TESTENV_DIR/capstan-api-server.log" 2>&1 </dev/null &
 echo $! > "$TESTENV_DIR/capstan-api-server.pid"
 for _ in $(seq 1 150); do curl -fs "http://$API_ADMIN/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fs "http://$API_ADMIN/readyz" >/dev/null || { tail -20 "$TESTENV_DIR/capstan-api-server.log" >&2; exit 1; }
-# Until the auth-gateway's login lands, an admin token signed with the installation's keys.
+KUBECONFIG=$KUBECONFIG CAPSTAN_AUTH_GATEWAY_NAMESPACE=argocd CAPSTAN_AUTH_GATEWAY_API_SERVER=http://$API \
+CAPSTAN_AUTH_GATEWAY_LISTEN_ADDR=$GW CAPSTAN_AUTH_GATEWAY_GRPC_ADDR=$GW_GRPC \
+CAPSTAN_AUTH_GATEWAY_METRICS_ADDR=$GW_ADMIN CAPSTAN_AUTH_GATEWAY_REDIS_URL=$REDIS_URL \
+CAPSTAN_AUTH_GATEWAY_CACHE_KEY_FILE=$TESTENV_DIR/cache.key \
+  setsid target/debug/capstan-auth-gateway >"$TESTENV_DIR/capstan-auth-gateway.log" 2>&1 </dev/null &
+echo $! > "$TESTENV_DIR/capstan-auth-gateway.pid"
+for _ in $(seq 1 150); do curl -fs "http://$GW_ADMIN/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fs "http://$GW_ADMIN/readyz" >/dev/null || { tail -20 "$TESTENV_DIR/capstan-auth-gateway.log" >&2; exit 1; }
+# The seed guide's way in: the generated initial admin password, through the front door.
 export CAPSTAN_CONFIG=$TESTENV_DIR/capstan-config
-TOKEN=$(KUBECONFIG=$KUBECONFIG target/debug/capstan-api-server --namespace argocd token --subject admin)
-target/debug/capstan login "$API" --auth-token "$TOKEN" --name quickstart >/dev/null
+ADMIN_PASSWORD=$(k -n argocd get secret argocd-initial-admin-secret -o jsonpath="{.data.password}" | base64 -d)
+target/debug/capstan login "$GW" --username admin --password "$ADMIN_PASSWORD" --name quickstart >/dev/null
 
 step "applying the App of Apps (argocd/root-app.yaml); watching the apps converge"
 k apply -f "$WORK/argocd/root-app.yaml" >/dev/null
@@ -195,12 +207,14 @@ Converged: the App of Apps created the AppProject and the child Applications; de
 were synced automatically (auto-sync, prune, self-heal), prod waits for a manual sync.
 Running: control plane, Redis, $REPO_URL, capstan-repo-server (gRPC $REPO_GRPC),
 capstan-application-controller (metrics http://$CONTROLLER_ADMIN/metrics) and
-capstan-api-server (gRPC and REST on http://$API, metrics http://$API_ADMIN/metrics);
-state and logs in $TESTENV_DIR. The capstan CLI is logged in as admin:
+capstan-api-server (gRPC and REST on http://$API, metrics http://$API_ADMIN/metrics) behind
+capstan-auth-gateway (the front door: http://$GW, metrics http://$GW_ADMIN/metrics);
+state and logs in $TESTENV_DIR. The capstan CLI is logged in as admin (password: $ADMIN_PASSWORD):
   export CAPSTAN_CONFIG=$CAPSTAN_CONFIG KUBECONFIG=$KUBECONFIG PATH=$ROOT/target/debug:\$PATH
   capstan app list                                        # sync and health
   capstan app sync users-api-prod                         # the manual sync of prod
   capstan app diff users-api-staging
-  curl -H "Authorization: Bearer \$(capstan-api-server --namespace argocd token)" http://$API/api/v1/applications
+  TOKEN=\$(curl -s http://$GW/api/v1/session -d '{"username":"admin","password":"$ADMIN_PASSWORD"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  curl -H "Authorization: Bearer \$TOKEN" http://$GW/api/v1/applications
 Stop everything with: scripts/quickstart.sh down
 MSG
