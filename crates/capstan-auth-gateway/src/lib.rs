@@ -149,9 +149,21 @@ pub async fn start(
             .context("the signing keys did not load within 60 s")?
             .context("settings watch stopped")?;
     }
-    // Let the ConfigMap watches deliver before deciding about the admin.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let admin_enabled = settings.borrow().cm.admin_enabled;
+    // Read argocd-cm now rather than race its watch: `admin.enabled: false` must never see
+    // an initial admin password created.
+    let admin_enabled = {
+        let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+            Api::namespaced(client.clone(), &config.namespace);
+        let data = cms
+            .get_opt(settings::ARGOCD_CM)
+            .await
+            .context("reading argocd-cm")?
+            .and_then(|cm| cm.data)
+            .unwrap_or_default();
+        // The key alone: a typo elsewhere in argocd-cm must not decide this.
+        data.get(capstan_types::settings::keys::ADMIN_ENABLED)
+            .is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"))
+    };
     local::ensure_initial_admin(&client, &config.namespace, admin_enabled)
         .await
         .context("creating the initial admin password")?;

@@ -21,6 +21,8 @@ use crate::settings::Settings;
 
 /// How long a browser has to come back from the identity provider.
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(300);
+/// Logins in progress kept in memory at most (each is a few hundred bytes).
+pub const MAX_PENDING_IN_MEMORY: usize = 10_000;
 /// How long a revocation of a token without expiry is kept in Redis (its deletion from the
 /// account or project is the durable record).
 pub const NON_EXPIRING_REVOCATION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -155,6 +157,18 @@ impl Gateway {
         {
             let mut pending = self.pending.lock().expect("not poisoned");
             pending.retain(|_, (_, at)| at.elapsed() < LOGIN_TIMEOUT);
+            // Anyone can start logins: bound the memory they take. The oldest go first (Redis
+            // keeps them for another replica — or this one — to finish).
+            while pending.len() >= MAX_PENDING_IN_MEMORY {
+                let Some(oldest) = pending
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(k, _)| k.clone())
+                else {
+                    break;
+                };
+                pending.remove(&oldest);
+            }
             pending.insert(state.to_owned(), (login.clone(), Instant::now()));
         }
         let key = self.cache.key(capstan_cache::kinds::OIDC_LOGIN, &state);

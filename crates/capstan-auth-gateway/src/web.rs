@@ -484,7 +484,10 @@ pub async fn id_token_login(
     id_token: &str,
     address: &str,
 ) -> Result<String, LoginFailure> {
-    let rate_key = "(id-token)";
+    // ID tokens name no user before they are verified: failures count against the address
+    // (so a stream of forged tokens cannot lock everyone else out of SSO).
+    let rate_key = format!("(id-token) {address}");
+    let rate_key = rate_key.as_str();
     if let Err(e) = gw.check_rate(rate_key, address) {
         gw.metrics.login(false);
         return Err(LoginFailure::RateLimited(e));
