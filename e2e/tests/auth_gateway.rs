@@ -530,6 +530,28 @@ async fn local_login_rate_limit_and_logout() -> anyhow::Result<()> {
     assert_eq!(status, 200, "{info}");
     assert!(info.contains(r#""username":"admin""#), "{info}");
 
+    // Watch streams pass the proxy as they are produced, not when they end.
+    let app = format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: streamed\n  namespace: {}\nspec:\n  project: default\n  source:\n    repoURL: https://git.example.com/x.git\n    path: x\n  destination:\n    server: https://kubernetes.default.svc\n    namespace: x\n",
+        stack.control.name
+    );
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), app)?;
+    stack.kubectl(&["apply", "-f", &file.path().to_string_lossy()])?;
+    let mut stream = reqwest::Client::new()
+        .get(format!("{gw}/api/v1/stream/applications?name=streamed"))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(stream.status(), 200);
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+        .await
+        .expect("the first event arrives while the stream is open")?
+        .expect("a chunk");
+    let first = String::from_utf8_lossy(&first);
+    assert!(first.contains(r#""type":"ADDED""#), "{first}");
+    drop(stream);
+
     // The CLI logs in with a password over gRPC through the gateway's proxy.
     let config = tempfile::tempdir()?;
     let cli = std::process::Command::new(support::capstan_bin()?)
@@ -888,5 +910,27 @@ async fn cli_sso_login_through_the_gateway() -> anyhow::Result<()> {
         "{}",
         String::from_utf8_lossy(&list.stderr)
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_disabled_admin_gets_no_initial_password() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        cm: BTreeMap::from([("admin.enabled".into(), "false".into())]),
+        no_controller: true,
+        gateway: true,
+        ..Default::default()
+    })
+    .await?;
+    let missing = stack.kubectl(&[
+        "-n",
+        &stack.control.name,
+        "get",
+        "secret",
+        "argocd-initial-admin-secret",
+    ]);
+    assert!(missing.is_err(), "{missing:?}");
+    let (status, body) = password_login(&stack.gw().url(), "admin", "anything").await?;
+    assert_eq!(status, 401, "{body}");
     Ok(())
 }
