@@ -38,6 +38,12 @@
 //!      over gRPC (h2c, same port, one connection per worker);
 //!    - `page-first-1`, `all-1`, `grpc-page-1`: the same with one worker, the latency of a
 //!      lone caller (with `--concurrency` workers on 2 cores, latency is mostly queueing);
+//!    - with `--gateway`, the release `capstan-auth-gateway` runs in front of the api-server as
+//!      its own process too, and `gw-version`, `gw-userinfo`, `gw-page-first`,
+//!      `gw-page-first-1` and `gw-grpc-page` repeat those scenarios through it (server CPU is
+//!      then both processes'): the front door's cost, as ratios against the same scenario
+//!      direct; plus the latency of a password login (`POST /api/v1/session`, bcrypt cost 10),
+//!      20 in a row;
 //! 2. the api-server's memory (VmRSS, VmHWM from `/proc/<pid>/status`): ready with no apps;
 //!    with N apps after it watched them being created and their statuses written (2N watch
 //!    events); a second api-server started with the N apps present (its initial LIST only);
@@ -48,7 +54,7 @@
 //! The api-server is only waited for through paged lists (`limit` = `--page-size`) before the
 //! memory figures, so no large response inflates them.
 //!
-//! Run: `cargo build --release -p capstan-api-server -p capstan-bench && target/release/api-list-bench`
+//! Run: `cargo build --release -p capstan-api-server -p capstan-auth-gateway -p capstan-bench && target/release/api-list-bench [--gateway]`
 //! (`--apps`, `--concurrency`, `--duration`, `--only`, ...: see `--help`; `CAPSTAN_LOG_LEVEL` is
 //! passed to the api-server, default `warn`). Its log goes to `$TMPDIR/api-list-bench-<run>.log`,
 //! kept when the run fails or with `--keep`. The defaults take about 3 minutes on 2 cores.
@@ -119,6 +125,12 @@ struct Args {
     /// Keep the namespace (and the api-server's log) after the run.
     #[arg(long)]
     keep: bool,
+    /// Also run the auth-gateway in front and repeat the main scenarios through it.
+    #[arg(long)]
+    gateway: bool,
+    /// The auth-gateway binary (default: `target/release/capstan-auth-gateway`).
+    #[arg(long)]
+    gateway_bin: Option<PathBuf>,
 }
 
 const TEAM_USER: &str = "alice@example.com";
@@ -628,6 +640,8 @@ impl Outcome {
 
 struct Scenario {
     key: &'static str,
+    /// Sent through the auth-gateway rather than to the api-server.
+    via_gateway: bool,
     what: String,
     target: Target,
     /// Items every answer must have.
@@ -636,7 +650,7 @@ struct Scenario {
 }
 
 async fn run_scenario(
-    api: &mut Process,
+    servers: &mut [&mut Process],
     addr: SocketAddr,
     scenario: &Scenario,
     args: &Args,
@@ -662,14 +676,17 @@ async fn run_scenario(
         .collect();
     tokio::time::sleep_until(window.0.into()).await;
     let me = std::process::id();
+    let server_cpu = |servers: &mut [&mut Process]| -> anyhow::Result<f64> {
+        servers.iter_mut().map(|p| p.cpu_seconds(ticks)).sum()
+    };
     let (server0, client0, busy0) = (
-        api.cpu_seconds(ticks)?,
+        server_cpu(servers)?,
         cpu_seconds(me, ticks)?,
         machine_busy_seconds(ticks)?,
     );
     tokio::time::sleep_until(window.1.into()).await;
     let (server1, client1, busy1) = (
-        api.cpu_seconds(ticks)?,
+        server_cpu(servers)?,
         cpu_seconds(me, ticks)?,
         machine_busy_seconds(ticks)?,
     );
@@ -683,7 +700,9 @@ async fn run_scenario(
             all.first_error = s.first_error;
         }
     }
-    api.check_running()?;
+    for server in servers.iter_mut() {
+        server.check_running()?;
+    }
     if let Some(e) = &all.first_error {
         eprintln!(
             "warning: scenario {}: {} errors, e.g. {e}",
@@ -779,6 +798,81 @@ async fn start_api_server(
         ms(ready)
     );
     Ok((api, listen, ready))
+}
+
+/// Starts the auth-gateway in front of the api-server at `api`; returns it and its public
+/// address once ready.
+async fn start_gateway(
+    bin: &Path,
+    env: &TestEnv,
+    namespace: &str,
+    api: SocketAddr,
+    log: &Path,
+    timeout: Duration,
+) -> anyhow::Result<(Process, SocketAddr)> {
+    let listen = free_local_addr()?;
+    let grpc = free_local_addr()?;
+    let metrics = free_local_addr()?;
+    let mut gw = Process::spawn(
+        "the auth-gateway",
+        bin,
+        &[
+            ("KUBECONFIG", env.kubeconfig().to_owned()),
+            ("CAPSTAN_AUTH_GATEWAY_NAMESPACE", namespace.to_owned()),
+            ("CAPSTAN_AUTH_GATEWAY_LISTEN_ADDR", listen.to_string()),
+            ("CAPSTAN_AUTH_GATEWAY_GRPC_ADDR", grpc.to_string()),
+            ("CAPSTAN_AUTH_GATEWAY_METRICS_ADDR", metrics.to_string()),
+            ("CAPSTAN_AUTH_GATEWAY_REDIS_URL", env.redis_url().to_owned()),
+            ("CAPSTAN_AUTH_GATEWAY_API_SERVER", format!("http://{api}")),
+        ],
+        &["CAPSTAN_AUTH_GATEWAY_CACHE_KEY_FILE"],
+        metrics,
+        &log.with_extension("gateway.log"),
+    )?;
+    gw.wait_admin_ok("/readyz", timeout).await?;
+    eprintln!("auth-gateway ready (pid {}, {listen})", gw.pid());
+    Ok((gw, listen))
+}
+
+/// `count` password logins as admin (the initial password) through the gateway, one after
+/// another: their latencies, sorted.
+async fn password_logins(
+    client: &Client,
+    namespace: &str,
+    gateway: SocketAddr,
+    count: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let secret = Api::<Secret>::namespaced(client.clone(), namespace)
+        .get("argocd-initial-admin-secret")
+        .await
+        .context("reading the initial admin password")?;
+    let password = secret
+        .data
+        .and_then(|d| {
+            d.get("password")
+                .map(|p| String::from_utf8_lossy(&p.0).into_owned())
+        })
+        .context("the initial admin Secret has no password")?;
+    let body = json!({"username": "admin", "password": password}).to_string();
+    let request = format!(
+        "POST /api/v1/session HTTP/1.1\r\nHost: {gateway}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes();
+    let mut conn = HttpConn::new(gateway);
+    let mut latencies = Vec::with_capacity(count);
+    for _ in 0..count {
+        let started = Instant::now();
+        let status = conn.send(&request).await?;
+        latencies.push(started.elapsed());
+        anyhow::ensure!(
+            status == 200,
+            "login: {status}: {}",
+            String::from_utf8_lossy(conn.body())
+        );
+    }
+    latencies.sort();
+    Ok(latencies)
 }
 
 /// The 1-minute load average.
@@ -1086,6 +1180,7 @@ async fn measure(
     let middle_items = n.saturating_sub(middle * limit).min(limit);
     let mut scenarios = vec![
         Scenario {
+            via_gateway: false,
             key: "version",
             what: "`GET /api/version` (no token) — baseline".to_owned(),
             target: Target::Rest {
@@ -1096,6 +1191,7 @@ async fn measure(
             concurrency: args.concurrency,
         },
         Scenario {
+            via_gateway: false,
             key: "userinfo",
             what: "`GET /api/v1/session/userinfo` (admin): authentication only".to_owned(),
             target: rest("/api/v1/session/userinfo".to_owned(), &admin),
@@ -1103,6 +1199,7 @@ async fn measure(
             concurrency: args.concurrency,
         },
         Scenario {
+            via_gateway: false,
             key: "page-first",
             what: format!("`GET /api/v1/applications?limit={limit}` (admin), first page"),
             target: rest(format!("/api/v1/applications?limit={limit}"), &admin),
@@ -1110,6 +1207,7 @@ async fn measure(
             concurrency: args.concurrency,
         },
         Scenario {
+            via_gateway: false,
             key: "all",
             what: "`GET /api/v1/applications` (admin), everything".to_owned(),
             target: list_all.clone(),
@@ -1117,6 +1215,7 @@ async fn measure(
             concurrency: args.concurrency,
         },
         Scenario {
+            via_gateway: false,
             key: "filter-sync",
             what: format!(
                 "`GET /api/v1/applications?limit={limit}&syncStatus=OutOfSync` (admin; {out_of_sync_apps} match)"
@@ -1129,6 +1228,7 @@ async fn measure(
             concurrency: args.concurrency,
         },
         Scenario {
+            via_gateway: false,
             key: "filter-search",
             what: format!(
                 "`GET /api/v1/applications?limit={limit}&search={SEARCH}` (admin; {search_apps} match)"
@@ -1141,6 +1241,7 @@ async fn measure(
             concurrency: args.concurrency,
         },
         Scenario {
+            via_gateway: false,
             key: "rbac-page",
             what: format!(
                 "`GET /api/v1/applications?limit={limit}` as a team-{TEAM} user ({team_apps} of {n} readable)"
@@ -1150,6 +1251,7 @@ async fn measure(
             concurrency: args.concurrency,
         },
         Scenario {
+            via_gateway: false,
             key: "grpc-page",
             what: format!("gRPC `ApplicationService/List` limit {limit} (admin)"),
             target: Target::Grpc {
@@ -1160,6 +1262,7 @@ async fn measure(
             concurrency: grpc_concurrency,
         },
         Scenario {
+            via_gateway: false,
             key: "grpc-all",
             what: "gRPC `ApplicationService/List`, no limit (admin)".to_owned(),
             target: Target::Grpc {
@@ -1174,6 +1277,7 @@ async fn measure(
         scenarios.insert(
             3,
             Scenario {
+                via_gateway: false,
                 key: "page-middle",
                 what: format!(
                     "`GET /api/v1/applications?limit={limit}&continue=…` (admin), page {} of {pages}",
@@ -1188,6 +1292,39 @@ async fn measure(
             },
         );
     }
+    // Through the front door: the same requests, proxied.
+    let mut gateway = None;
+    if args.gateway {
+        let gw_bin = args
+            .gateway_bin
+            .clone()
+            .unwrap_or_else(|| workspace().join("target/release/capstan-auth-gateway"));
+        anyhow::ensure!(
+            gw_bin.is_file(),
+            "{} is missing: cargo build --release -p capstan-auth-gateway",
+            gw_bin.display()
+        );
+        gateway = Some(start_gateway(&gw_bin, env, namespace, listen, log, phase).await?);
+        let via = ["version", "userinfo", "page-first", "grpc-page"];
+        let proxied: Vec<Scenario> = scenarios
+            .iter()
+            .filter(|s| via.contains(&s.key))
+            .map(|s| Scenario {
+                via_gateway: true,
+                key: match s.key {
+                    "version" => "gw-version",
+                    "userinfo" => "gw-userinfo",
+                    "page-first" => "gw-page-first",
+                    _ => "gw-grpc-page",
+                },
+                what: format!("{}, through the auth-gateway", s.what),
+                target: s.target.clone(),
+                expect: s.expect,
+                concurrency: s.concurrency,
+            })
+            .collect();
+        scenarios.extend(proxied);
+    }
     // One-connection variants: the latency of a lone caller, without queueing behind the
     // other workers.
     let mut scenarios: Vec<Scenario> = scenarios
@@ -1197,9 +1334,11 @@ async fn measure(
                 "page-first" => Some("page-first-1"),
                 "all" => Some("all-1"),
                 "grpc-page" => Some("grpc-page-1"),
+                "gw-page-first" => Some("gw-page-first-1"),
                 _ => None,
             }
             .map(|key| Scenario {
+                via_gateway: s.via_gateway,
                 key,
                 what: format!("{}, one connection", s.what),
                 target: s.target.clone(),
@@ -1215,7 +1354,13 @@ async fn measure(
     let mut outcomes = Vec::new();
     for scenario in &scenarios {
         eprintln!("scenario {}: {}", scenario.key, scenario.what);
-        let outcome = run_scenario(&mut api, listen, scenario, args, ticks).await?;
+        let outcome = match (&mut gateway, scenario.via_gateway) {
+            (Some((gw, gw_addr)), true) => {
+                let addr = *gw_addr;
+                run_scenario(&mut [&mut api, gw], addr, scenario, args, ticks).await?
+            }
+            _ => run_scenario(&mut [&mut api], listen, scenario, args, ticks).await?,
+        };
         eprintln!(
             "  {} requests, {:.0}/s, p50 {}, p99 {}",
             outcome.requests(),
@@ -1227,6 +1372,15 @@ async fn measure(
     }
     api.check_running()?;
     let (hwm_end, rss_end) = api.memory()?;
+    let logins = match &mut gateway {
+        Some((gw, gw_addr)) => {
+            let latencies = password_logins(client, namespace, *gw_addr, 20).await?;
+            let memory = gw.memory()?;
+            gw.stop();
+            Some((latencies, memory))
+        }
+        None => None,
+    };
     api.stop();
 
     // Report.
@@ -1291,6 +1445,41 @@ async fn measure(
             )),
             base_rate.map_or("–".to_owned(), |b| format!("{:.3}", o.rate() / b)),
             o.errors,
+        );
+    }
+    if let Some((latencies, (hwm, rss))) = &logins {
+        println!();
+        println!(
+            "Through the auth-gateway ÷ direct, same scenario (1 = no cost): {}",
+            outcomes
+                .iter()
+                .filter(|o| o.key.starts_with("gw-"))
+                .filter_map(|gw| {
+                    let direct = outcomes.iter().find(|d| d.key == &gw.key[3..])?;
+                    Some(format!(
+                        "{}: p50 × {:.2}, req/s × {:.2}, CPU/req × {:.2}",
+                        &gw.key[3..],
+                        gw.p(0.5).as_secs_f64() / direct.p(0.5).as_secs_f64(),
+                        gw.rate() / direct.rate(),
+                        gw.per_thousand(gw.server_cpu) / direct.per_thousand(direct.server_cpu)
+                    ))
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        println!();
+        println!("| auth-gateway | value |");
+        println!("|---|---|");
+        println!(
+            "| password login `POST /api/v1/session` (bcrypt cost 10), {} in a row: p50 / max | {} / {} |",
+            latencies.len(),
+            ms(percentile(latencies, 0.5)),
+            ms(percentile(latencies, 1.0))
+        );
+        println!(
+            "| gateway VmRSS / VmHWM after the load | {} / {} |",
+            mib(*rss),
+            mib(*hwm)
         );
     }
     println!();
