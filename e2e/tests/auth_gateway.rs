@@ -717,7 +717,7 @@ async fn key_rotation_and_api_token_revocation() -> anyhow::Result<()> {
     assert!(recorded.contains(&jti), "{recorded}");
 
     // Rotate: new sessions are signed by the new key, the old session still works.
-    let new_kid = capstan_auth_gateway::rotate_signing_keys(
+    let new_kid = capstan_kube::signing_keys::rotate(
         &stack.env.kube_client().await?,
         &stack.control.name,
         &[],
@@ -748,7 +748,7 @@ async fn key_rotation_and_api_token_revocation() -> anyhow::Result<()> {
     assert_eq!(userinfo(&stack, &api_token).await?.0, 200);
 
     // Retiring the old key ends what it signed.
-    capstan_auth_gateway::rotate_signing_keys(
+    capstan_kube::signing_keys::rotate(
         &stack.env.kube_client().await?,
         &stack.control.name,
         std::slice::from_ref(&old_kid),

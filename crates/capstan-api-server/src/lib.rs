@@ -128,13 +128,13 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     let metrics = Arc::new(metrics);
     let namespace = config.namespace.clone();
-    settings::ensure_signing_keys(&client, &namespace)
+    capstan_kube::signing_keys::ensure(&client, &namespace)
         .await
         .context("creating the token signing keys")?;
     projects::ensure_default_project(&client, &namespace)
         .await
         .context("creating the default project")?;
-    let settings = settings::watch_settings(&client, &namespace).await;
+    let settings = settings::watch_settings(&client, &namespace);
     let apps: Store<Application> = Store::new();
     let projects_store: Store<AppProject> = Store::new();
     let appsets: Store<ApplicationSet> = Store::new();

@@ -27,7 +27,6 @@ pub mod settings;
 pub mod state;
 pub mod web;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,15 +34,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use capstan_cache::Cache;
 use capstan_proto::auth::v1::auth_service_server::AuthServiceServer;
-use capstan_tokens::KeySet;
-use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
 
 pub use state::{Gateway, GatewayConfig};
-
-use crate::settings::{SIGNING_KEYS_SECRET, secret_bytes};
 
 /// A running gateway.
 #[derive(Debug)]
@@ -56,79 +49,6 @@ pub struct Running {
     pub grpc_addr: SocketAddr,
 }
 
-/// Creates the signing-key Secret with one fresh key unless it exists.
-pub async fn ensure_signing_keys(client: &Client, namespace: &str) -> anyhow::Result<()> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    if api.get_opt(SIGNING_KEYS_SECRET).await?.is_some() {
-        return Ok(());
-    }
-    let secret = keys_secret(&KeySet::generate()?, None);
-    match api.create(&PostParams::default(), &secret).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn keys_secret(keys: &KeySet, previous: Option<&Secret>) -> Secret {
-    let mut secret = previous.cloned().unwrap_or_else(|| Secret {
-        metadata: ObjectMeta {
-            name: Some(SIGNING_KEYS_SECRET.to_owned()),
-            labels: Some(BTreeMap::from([(
-                "app.kubernetes.io/part-of".to_owned(),
-                "capstan".to_owned(),
-            )])),
-            ..Default::default()
-        },
-        ..Default::default()
-    });
-    secret.data = Some(
-        keys.to_secret_data()
-            .into_iter()
-            .map(|(k, v)| (k, ByteString(v)))
-            .collect(),
-    );
-    secret.string_data = None;
-    secret
-}
-
-/// Rotates the token signing keys: a new key becomes active, the previous ones keep
-/// verifying the tokens they signed; keys listed in `retire` are removed (do that once every
-/// token they signed has expired: `users.session.duration` after the rotation for sessions).
-/// Returns the new active key id.
-pub async fn rotate_signing_keys(
-    client: &Client,
-    namespace: &str,
-    retire: &[String],
-) -> anyhow::Result<String> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    for _ in 0..5 {
-        let current = api
-            .get(SIGNING_KEYS_SECRET)
-            .await
-            .with_context(|| format!("reading Secret {SIGNING_KEYS_SECRET}"))?;
-        let mut keys =
-            KeySet::from_secret_data(&secret_bytes(current.data.clone()))?.with_new_key()?;
-        for kid in retire {
-            keys = keys.without_key(kid)?;
-        }
-        let active = keys.active_kid().to_owned();
-        match api
-            .replace(
-                SIGNING_KEYS_SECRET,
-                &PostParams::default(),
-                &keys_secret(&keys, Some(&current)),
-            )
-            .await
-        {
-            Ok(_) => return Ok(active),
-            Err(kube::Error::Api(e)) if e.code == 409 => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    anyhow::bail!("{SIGNING_KEYS_SECRET} kept changing; try again")
-}
-
 /// Starts the gateway: settings watches, the initial admin password, the public listener
 /// and the internal gRPC listener; serves until `shutdown` resolves.
 pub async fn start(
@@ -138,7 +58,7 @@ pub async fn start(
     metrics: metrics::Metrics,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
-    ensure_signing_keys(&client, &config.namespace)
+    capstan_kube::signing_keys::ensure(&client, &config.namespace)
         .await
         .context("creating the token signing keys")?;
     let settings = settings::watch_settings(&client, &config.namespace);

@@ -119,8 +119,7 @@ async fn main() -> anyhow::Result<()> {
     capstan_runtime::init_tracing(&args.log)?;
     let client = kube::Client::try_default().await?;
     if let Some(Subcommand::RotateKeys { retire }) = &args.command {
-        let kid =
-            capstan_auth_gateway::rotate_signing_keys(&client, &args.namespace, retire).await?;
+        let kid = capstan_kube::signing_keys::rotate(&client, &args.namespace, retire).await?;
         println!("{kid}");
         return Ok(());
     }

@@ -8,26 +8,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use capstan_kube::settings::{Common, RawSettings};
 use capstan_tokens::accounts::AccountSecrets;
 use capstan_tokens::{KeySet, Verifier};
 use capstan_types::settings::{AccountCapability, ArgoCdSettings, OidcConfig, RbacSettings};
-use futures::StreamExt;
-use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client};
+use kube::Client;
 use tokio::sync::watch;
 
-/// Argo CD's main settings ConfigMap.
-pub const ARGOCD_CM: &str = "argocd-cm";
-/// Argo CD's RBAC ConfigMap.
-pub const ARGOCD_RBAC_CM: &str = "argocd-rbac-cm";
-/// Argo CD's Secret: password hashes, token records, referenced client secrets.
-pub const ARGOCD_SECRET: &str = "argocd-secret";
+pub use capstan_kube::settings::{
+    ARGOCD_CM, ARGOCD_RBAC_CM, ARGOCD_SECRET, SIGNING_KEYS_SECRET, secret_bytes,
+};
+
 /// The Secret with the generated first admin password (Argo CD's name).
 pub const INITIAL_ADMIN_SECRET: &str = "argocd-initial-admin-secret";
-/// The Secret holding the token signing keys (shared with the api-server).
-pub const SIGNING_KEYS_SECRET: &str = "capstan-signing-keys";
 /// `argocd-cm` key of the session lifetime.
 pub const SESSION_DURATION_KEY: &str = "users.session.duration";
 /// Session lifetime when `users.session.duration` is unset (Argo CD's default).
@@ -48,6 +41,8 @@ pub struct OidcSettings {
 pub struct Settings {
     /// Parsed `argocd-cm`.
     pub cm: ArgoCdSettings,
+    /// Parsed `argocd-rbac-cm`.
+    pub rbac: RbacSettings,
     /// `scopes` of `argocd-rbac-cm`: the claims whose values are groups.
     pub scopes: Vec<String>,
     /// `argocd-secret`'s data.
@@ -80,22 +75,16 @@ pub struct LocalAccount {
 }
 
 impl Settings {
-    fn build(raw: &Raw, previous: Option<&Settings>) -> Settings {
-        let mut errors = Vec::new();
-        let cm = match ArgoCdSettings::from_config_map_data(&raw.cm) {
-            Ok(cm) => cm,
-            Err(e) => {
-                errors.push(format!("{ARGOCD_CM}: {e}"));
-                previous.map(|p| p.cm.clone()).unwrap_or_default()
-            }
-        };
-        let scopes = match RbacSettings::from_config_map_data(&raw.rbac) {
-            Ok(rbac) => rbac.scopes,
-            Err(e) => {
-                errors.push(format!("{ARGOCD_RBAC_CM}: {e}"));
-                previous.map_or_else(|| RbacSettings::default().scopes, |p| p.scopes.clone())
-            }
-        };
+    fn build(raw: &RawSettings, previous: Option<&Settings>) -> Settings {
+        let Common {
+            cm,
+            rbac,
+            keys,
+            mut errors,
+        } = Common::build(raw, previous.map(|p| (&p.cm, &p.rbac, p.keys.as_ref())));
+        // Errors of the common objects are logged already; the rest from here.
+        let common_errors = errors.len();
+        let scopes = rbac.scopes.clone();
         let session_duration = match cm.raw.get(SESSION_DURATION_KEY) {
             None => DEFAULT_SESSION_DURATION,
             Some(text) => match capstan_types::settings::parse_go_duration(text) {
@@ -124,20 +113,13 @@ impl Settings {
                 }
             }
         });
-        let keys = match KeySet::from_secret_data(&raw.keys) {
-            Ok(keys) => Some(keys),
-            Err(e) if !raw.keys.is_empty() => {
-                errors.push(format!("{SIGNING_KEYS_SECRET}: {e}"));
-                previous.and_then(|p| p.keys.clone())
-            }
-            Err(_) => previous.and_then(|p| p.keys.clone()),
-        };
-        for error in &errors {
+        for error in &errors[common_errors..] {
             tracing::error!("{error}; keeping the previous value");
         }
         Settings {
             verifier: keys.as_ref().map(KeySet::verifier),
             cm,
+            rbac,
             scopes,
             secret: raw.secret.clone(),
             oidc,
@@ -155,7 +137,7 @@ impl Settings {
         keys: BTreeMap<String, Vec<u8>>,
     ) -> Settings {
         Settings::build(
-            &Raw {
+            &RawSettings {
                 cm,
                 rbac,
                 secret,
@@ -219,102 +201,9 @@ pub fn resolve_secret_ref(
     }
 }
 
-#[derive(Debug, Default, Clone)]
-struct Raw {
-    cm: BTreeMap<String, String>,
-    rbac: BTreeMap<String, String>,
-    secret: BTreeMap<String, Vec<u8>>,
-    keys: BTreeMap<String, Vec<u8>>,
-}
-
-/// A Secret's data as bytes.
-pub fn secret_bytes(data: Option<BTreeMap<String, ByteString>>) -> BTreeMap<String, Vec<u8>> {
-    data.unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect()
-}
-
-enum Change {
-    Cm(BTreeMap<String, String>),
-    Rbac(BTreeMap<String, String>),
-    Secret(BTreeMap<String, Vec<u8>>),
-    Keys(BTreeMap<String, Vec<u8>>),
-}
-
-fn watch_one<K, F>(
-    api: Api<K>,
-    name: &'static str,
-    to_change: F,
-    tx: tokio::sync::mpsc::Sender<Change>,
-) where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
-    K::DynamicType: Default,
-    F: Fn(K) -> Change + Send + 'static,
-{
-    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    tokio::spawn(async move {
-        let mut stream = watcher(api, config)
-            .default_backoff()
-            .applied_objects()
-            .boxed();
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(obj) => {
-                    if tx.send(to_change(obj)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => tracing::warn!("watch of {name}: {e}; retrying"),
-            }
-        }
-    });
-}
-
 /// Starts the watches; the receiver always holds the settings in force.
 pub fn watch_settings(client: &Client, namespace: &str) -> watch::Receiver<Arc<Settings>> {
-    let (change_tx, mut change_rx) = tokio::sync::mpsc::channel(16);
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    watch_one(
-        cms.clone(),
-        ARGOCD_CM,
-        |c| Change::Cm(c.data.unwrap_or_default()),
-        change_tx.clone(),
-    );
-    watch_one(
-        cms,
-        ARGOCD_RBAC_CM,
-        |c| Change::Rbac(c.data.unwrap_or_default()),
-        change_tx.clone(),
-    );
-    watch_one(
-        secrets.clone(),
-        ARGOCD_SECRET,
-        |s| Change::Secret(secret_bytes(s.data)),
-        change_tx.clone(),
-    );
-    watch_one(
-        secrets,
-        SIGNING_KEYS_SECRET,
-        |s| Change::Keys(secret_bytes(s.data)),
-        change_tx,
-    );
-    let mut raw = Raw::default();
-    let (tx, rx) = watch::channel(Arc::new(Settings::build(&raw, None)));
-    tokio::spawn(async move {
-        while let Some(change) = change_rx.recv().await {
-            match change {
-                Change::Cm(d) => raw.cm = d,
-                Change::Rbac(d) => raw.rbac = d,
-                Change::Secret(d) => raw.secret = d,
-                Change::Keys(d) => raw.keys = d,
-            }
-            let next = Settings::build(&raw, Some(&tx.borrow()));
-            tx.send_replace(Arc::new(next));
-        }
-    });
-    rx
+    capstan_kube::settings::watch(client, namespace, Settings::build)
 }
 
 #[cfg(test)]
