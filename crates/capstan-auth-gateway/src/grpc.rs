@@ -193,18 +193,13 @@ impl AuthService for AuthApi {
     ) -> Result<Response<pb::LoginResponse>, Status> {
         let r = request.into_inner();
         if !r.id_token.is_empty() {
-            let token = crate::web::id_token_login(&self.0, &r.id_token, &r.client_address)
-                .await
-                .map_err(login_status)?;
-            let sub = self
-                .0
-                .verify(&token)
-                .await
-                .map(|c| c.sub)
-                .unwrap_or_default();
+            let (token, claims) =
+                crate::web::id_token_login(&self.0, &r.id_token, &r.client_address)
+                    .await
+                    .map_err(login_status)?;
             return Ok(Response::new(pb::LoginResponse {
                 token,
-                subject: sub,
+                subject: claims.sub,
             }));
         }
         let (token, claims) =

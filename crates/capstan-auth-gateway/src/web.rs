@@ -308,7 +308,7 @@ async fn finish_login(
         )
         .await
         .map_err(unauthorized)?;
-    let (token, who) =
+    let (token, session) =
         session_from_claims(gw, &oidc_settings, &claims, tokens.access_token.as_deref())
             .await
             .map_err(unauthorized)?;
@@ -316,7 +316,7 @@ async fn finish_login(
         token,
         settings.session_duration.as_secs(),
         pending.return_path,
-        who,
+        who(&session).to_owned(),
     ))
 }
 
@@ -339,7 +339,7 @@ pub async fn session_from_claims(
     oidc_settings: &crate::settings::OidcSettings,
     claims: &Map<String, Value>,
     access_token: Option<&str>,
-) -> Result<(String, String), LoginError> {
+) -> Result<(String, capstan_tokens::Claims), LoginError> {
     let settings = gw.settings();
     let sub = claims
         .get("sub")
@@ -362,11 +362,13 @@ pub async fn session_from_claims(
         "federated_iss".to_owned(),
         Value::String(oidc_settings.config.issuer.clone()),
     );
-    let who = email.clone().unwrap_or_else(|| sub.to_owned());
-    let (token, _) = gw
-        .issue_session(sub, groups, email, extra)
-        .map_err(|e| LoginError::Provider(e.to_string()))?;
-    Ok((token, who))
+    gw.issue_session(sub, groups, email, extra)
+        .map_err(|e| LoginError::Provider(e.to_string()))
+}
+
+/// Who a session is for, in logs: the e-mail address, else the subject.
+fn who(claims: &capstan_tokens::Claims) -> &str {
+    claims.email.as_deref().unwrap_or(&claims.sub)
 }
 
 /// Logs out: revokes the session for every component, clears the cookie, and sends the
@@ -454,10 +456,9 @@ async fn create_session(
     let result = if !body.token.is_empty() {
         id_token_login(gw, &body.token, &address).await
     } else {
-        local::password_login(gw, &body.username, &body.password, &address)
-            .await
-            .map(|(t, _)| t)
-    };
+        local::password_login(gw, &body.username, &body.password, &address).await
+    }
+    .map(|(token, _)| token);
     match result {
         Ok(token) => {
             let ttl = gw.settings().session_duration.as_secs();
@@ -478,12 +479,13 @@ async fn create_session(
     }
 }
 
-/// Exchanges an ID token of the configured provider (the CLI's SSO login) for a session.
+/// Exchanges an ID token of the configured provider (the CLI's SSO login) for a session:
+/// the session token and its claims.
 pub async fn id_token_login(
     gw: &Gateway,
     id_token: &str,
     address: &str,
-) -> Result<String, LoginFailure> {
+) -> Result<(String, capstan_tokens::Claims), LoginFailure> {
     // ID tokens name no user before they are verified: failures count against the address
     // (so a stream of forged tokens cannot lock everyone else out of SSO).
     let rate_key = format!("(id-token) {address}");
@@ -509,10 +511,10 @@ pub async fn id_token_login(
         Err(e) => Err(e),
     };
     match result {
-        Ok((token, who)) => {
+        Ok((token, claims)) => {
             gw.metrics.login(true);
-            tracing::info!(user = who, "SSO login (ID token exchange)");
-            Ok(token)
+            tracing::info!(user = who(&claims), "SSO login (ID token exchange)");
+            Ok((token, claims))
         }
         Err(e) => {
             gw.record_login(rate_key, address, false);
