@@ -138,6 +138,53 @@ fn with_param(url: &str, name: &str, value: &str) -> String {
     out.into()
 }
 
+/// A unary gRPC-web call over HTTP/1.1: the reply message and the trailer block.
+async fn grpc_web_call(
+    base: &str,
+    path: &str,
+    token: &str,
+    message: &impl prost::Message,
+) -> anyhow::Result<(Vec<u8>, String)> {
+    let payload = message.encode_to_vec();
+    let mut body = vec![0u8];
+    body.extend(u32::try_from(payload.len())?.to_be_bytes());
+    body.extend(payload);
+    let response = reqwest::Client::builder()
+        .http1_only()
+        .build()?
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/grpc-web+proto")
+        .header("x-grpc-web", "1")
+        .bearer_auth(token)
+        .body(body)
+        .send()
+        .await?;
+    anyhow::ensure!(response.status() == 200, "{}", response.status());
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    anyhow::ensure!(
+        content_type.starts_with("application/grpc-web"),
+        "{content_type}"
+    );
+    let bytes = response.bytes().await?;
+    let (mut reply, mut trailers, mut rest) = (Vec::new(), String::new(), &bytes[..]);
+    while rest.len() >= 5 {
+        let len = u32::from_be_bytes(rest[1..5].try_into()?) as usize;
+        let frame = &rest[5..5 + len];
+        if rest[0] & 0x80 != 0 {
+            trailers.push_str(&String::from_utf8_lossy(frame));
+        } else {
+            reply.extend_from_slice(frame);
+        }
+        rest = &rest[5 + len..];
+    }
+    Ok((reply, trailers))
+}
+
 fn claims_of(token: &str) -> Value {
     oidc::jwt_claims(token).expect("a JWT")
 }
@@ -551,6 +598,22 @@ async fn local_login_rate_limit_and_logout() -> anyhow::Result<()> {
     let first = String::from_utf8_lossy(&first);
     assert!(first.contains(r#""type":"ADDED""#), "{first}");
     drop(stream);
+
+    // gRPC-web through the front door: HTTP/1.1, the trailers in the body.
+    let (reply, trailers) = grpc_web_call(
+        &gw,
+        "/capstan.account.v1.AccountService/CanI",
+        &token,
+        &capstan_proto::account::v1::CanIRequest {
+            resource: "applications".into(),
+            action: "delete".into(),
+            subresource: "default/guestbook".into(),
+        },
+    )
+    .await?;
+    let reply = <capstan_proto::account::v1::CanIResponse as prost::Message>::decode(&reply[..])?;
+    assert_eq!(reply.value, "yes");
+    assert!(trailers.contains("grpc-status:0"), "{trailers}");
 
     // The CLI logs in with a password over gRPC through the gateway's proxy.
     let config = tempfile::tempdir()?;

@@ -77,8 +77,8 @@ pub struct Running {
     pub addr: SocketAddr,
 }
 
-/// The axum router serving gRPC (by content type, on the gRPC service paths), REST and the
-/// webhook on one port.
+/// The axum router serving gRPC and gRPC-web (on the gRPC service paths), REST and the webhook
+/// on one port.
 pub fn router(state: Arc<ApiState>) -> axum::Router {
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(capstan_proto::FILE_DESCRIPTOR_SET)
@@ -114,7 +114,10 @@ pub fn router(state: Arc<ApiState>) -> axum::Router {
     .add_service(reflection)
     .add_service(health)
     .prepare()
-    .into_axum_router();
+    .into_axum_router()
+    // gRPC-web (HTTP/1.1, trailers in the body) on the same paths, for clients behind
+    // proxies without HTTP/2 — argocd's `--grpc-web`.
+    .layer(tonic_web::GrpcWebLayer::new());
     rest::router(state).merge(grpc)
 }
 
