@@ -40,10 +40,13 @@ fn seed_rbac() -> BTreeMap<String, String> {
 /// A stack with a gateway and an IdP that redirects to it (and to the CLI on `cli_port`),
 /// with `oidc.config` applied.
 async fn sso_stack() -> anyhow::Result<(Stack, Idp)> {
-    sso_stack_with_cli(None).await
+    sso_stack_with(None, None).await
 }
 
-async fn sso_stack_with_cli(cli_port: Option<u16>) -> anyhow::Result<(Stack, Idp)> {
+async fn sso_stack_with(
+    cli_port: Option<u16>,
+    users: Option<Value>,
+) -> anyhow::Result<(Stack, Idp)> {
     let stack = Stack::start(StackOptions {
         rbac: Some(seed_rbac()),
         secret: Some(BTreeMap::from([(
@@ -61,6 +64,10 @@ async fn sso_stack_with_cli(cli_port: Option<u16>) -> anyhow::Result<(Stack, Idp
         cli_redirect_uris: cli_port
             .map(|p| vec![format!("http://localhost:{p}/auth/callback")])
             .unwrap_or_default(),
+        default_user: users
+            .as_ref()
+            .and_then(|u| u.as_object()?.keys().next().cloned()),
+        users,
         ..Default::default()
     })?;
     let config = format!(
@@ -887,7 +894,7 @@ async fn cli_sso_login_through_the_gateway() -> anyhow::Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let (stack, _idp) = sso_stack_with_cli(Some(port)).await?;
+    let (stack, _idp) = sso_stack_with(Some(port), None).await?;
     let config = tempfile::tempdir()?;
     let config_file = config.path().join("config");
     let mut child = std::process::Command::new(support::capstan_bin()?)
@@ -995,5 +1002,47 @@ async fn a_disabled_admin_gets_no_initial_password() -> anyhow::Result<()> {
     assert!(missing.is_err(), "{missing:?}");
     let (status, body) = password_login(&stack.gw().url(), "admin", "anything").await?;
     assert_eq!(status, 401, "{body}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_user_in_many_groups_gets_a_split_session_cookie() -> anyhow::Result<()> {
+    // 150 group object IDs: a token of about 9 KB, more than one cookie holds.
+    let groups: Vec<String> = (0..150)
+        .map(|i| format!("{i:08x}-0000-4000-8000-000000000000"))
+        .collect();
+    let users = serde_json::json!({
+        "carol": {"email": "carol@contoso.test", "name": "Carol", "groups": groups},
+    });
+    let (stack, _idp) = sso_stack_with(None, Some(users)).await?;
+    let gw = stack.gw().url();
+    let b = Browser::new()?;
+    let callback = to_callback(&b, &gw, "carol", |u| u).await?;
+    let done = b.get(&callback).await?;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let names: Vec<String> = done
+        .set_cookies
+        .iter()
+        .filter_map(|c| c.split('=').next().map(str::to_owned))
+        .filter(|n| n.starts_with("argocd.token"))
+        .collect();
+    assert!(names.len() >= 3, "{names:?}");
+    assert!(
+        done.set_cookies.iter().all(|c| c.len() <= 4093),
+        "a cookie over 4 KB"
+    );
+    // The api-server, behind the gateway, joins the chunks.
+    let info = b.get(&format!("{gw}/api/v1/session/userinfo")).await?;
+    let info = info.json()?;
+    assert_eq!(info["loggedIn"], true, "{info}");
+    assert_eq!(info["groups"].as_array().map(Vec::len), Some(150));
+    // Logout clears every chunk.
+    let out = b.get(&format!("{gw}/auth/logout")).await?;
+    let cleared = out
+        .set_cookies
+        .iter()
+        .filter(|c| c.starts_with("argocd.token") && c.contains("Max-Age=0"))
+        .count();
+    assert_eq!(cleared, names.len(), "{:?}", out.set_cookies);
     Ok(())
 }

@@ -13,7 +13,7 @@ use crate::settings::Settings;
 use crate::store::Store;
 
 /// Argo CD's session cookie.
-pub const TOKEN_COOKIE: &str = "argocd.token";
+pub const TOKEN_COOKIE: &str = capstan_tokens::cookie::TOKEN_COOKIE;
 /// Cache kind of revoked token ids (value: `true`, TTL: until the token would expire).
 pub const REVOKED_TOKEN_KIND: &str = capstan_cache::kinds::REVOKED_TOKEN;
 
@@ -59,20 +59,14 @@ pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
             return Some(token.trim().to_owned());
         }
     }
-    for cookies in headers.get_all(axum::http::header::COOKIE) {
-        let Ok(cookies) = cookies.to_str() else {
-            continue;
-        };
-        for cookie in cookies.split(';') {
-            if let Some((name, value)) = cookie.trim().split_once('=')
-                && name == TOKEN_COOKIE
-                && !value.is_empty()
-            {
-                return Some(value.to_owned());
-            }
-        }
-    }
-    None
+    // Argo CD's cookie, joined when a long token was split over `argocd.token-<n>`.
+    let pairs = headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='));
+    capstan_tokens::cookie::join(TOKEN_COOKIE, pairs)
 }
 
 /// Revokes the caller's token (logout) until it would have expired: its id goes into the

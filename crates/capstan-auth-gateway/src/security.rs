@@ -4,8 +4,9 @@
 
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 
-/// Argo CD's session cookie (the api-server reads it too).
-pub const TOKEN_COOKIE: &str = "argocd.token";
+/// Argo CD's session cookie (the api-server reads it too), split over `argocd.token-1`, …
+/// when the token is long (see `capstan_tokens::cookie`).
+pub const TOKEN_COOKIE: &str = capstan_tokens::cookie::TOKEN_COOKIE;
 /// The cookie binding a login's `state` to the browser that started it.
 pub const STATE_COOKIE: &str = "capstan.oauthstate";
 /// Where a login returns when it was not told.
@@ -133,6 +134,60 @@ pub fn request_origins(headers: &HeaderMap, public_url: Option<&str>, secure: bo
     out
 }
 
+/// The request's cookies as `(name, value)` pairs.
+fn pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+}
+
+/// The session token the request's cookies carry (joined from its chunks).
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    capstan_tokens::cookie::join(TOKEN_COOKIE, pairs(headers))
+}
+
+/// The `Set-Cookie` values carrying a session `token` for `max_age_secs`, and clearing the
+/// chunks of a longer earlier token this request still carries.
+pub fn session_cookies(
+    headers: &HeaderMap,
+    token: &str,
+    max_age_secs: u64,
+    secure: bool,
+) -> Result<Vec<String>, String> {
+    let attributes = cookie_attributes("/", max_age_secs, secure);
+    let parts = capstan_tokens::cookie::split(TOKEN_COOKIE, token, &attributes)?;
+    let mut out: Vec<String> = parts.iter().map(|p| format!("{p}; {attributes}")).collect();
+    for stale in stale_chunks(headers, parts.len()) {
+        out.push(clear_cookie(&stale, "/", secure));
+    }
+    Ok(out)
+}
+
+/// The `Set-Cookie` values removing the session cookie and every chunk the request carries.
+pub fn clear_session_cookies(headers: &HeaderMap, secure: bool) -> Vec<String> {
+    std::iter::once(TOKEN_COOKIE.to_owned())
+        .chain(stale_chunks(headers, 1))
+        .map(|name| clear_cookie(&name, "/", secure))
+        .collect()
+}
+
+/// Names of `argocd.token-<i>` chunk cookies in the request with `i >= keep`.
+fn stale_chunks(headers: &HeaderMap, keep: usize) -> Vec<String> {
+    let prefix = format!("{TOKEN_COOKIE}-");
+    let mut names: Vec<String> = pairs(headers)
+        .filter_map(|(name, _)| {
+            let i: usize = name.strip_prefix(&prefix)?.parse().ok()?;
+            (i >= keep).then(|| name.to_owned())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// Whether the request carries a cookie named `name`.
 pub fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
     cookie(headers, name).is_some()
@@ -140,12 +195,7 @@ pub fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
 
 /// The value of the cookie `name`.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
+    pairs(headers)
         .find(|(n, v)| *n == name && !v.is_empty())
         .map(|(_, v)| v.to_owned())
 }
@@ -153,8 +203,14 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// A `Set-Cookie` value: `HttpOnly` always, `Secure` when served over TLS, `SameSite=Lax`
 /// (the IdP's redirect back is a top-level GET, which `Lax` admits and `Strict` would not).
 pub fn set_cookie(name: &str, value: &str, path: &str, max_age_secs: u64, secure: bool) -> String {
-    let mut c =
-        format!("{name}={value}; Path={path}; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax");
+    format!(
+        "{name}={value}; {}",
+        cookie_attributes(path, max_age_secs, secure)
+    )
+}
+
+fn cookie_attributes(path: &str, max_age_secs: u64, secure: bool) -> String {
+    let mut c = format!("Path={path}; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax");
     if secure {
         c.push_str("; Secure");
     }
@@ -191,6 +247,47 @@ pub fn add_security_headers(headers: &mut HeaderMap, secure: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_sessions_take_several_cookies_and_replace_stale_chunks() {
+        let token = "t".repeat(9000);
+        let old = headers(&[(
+            "cookie",
+            "argocd.token=4:a; argocd.token-1=b; argocd.token-2=c; argocd.token-3=d",
+        )]);
+        let set = session_cookies(&old, &token, 60, true).unwrap();
+        let names: Vec<&str> = set.iter().map(|c| c.split('=').next().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "argocd.token",
+                "argocd.token-1",
+                "argocd.token-2",
+                "argocd.token-3"
+            ]
+        );
+        assert!(
+            set[..3]
+                .iter()
+                .all(|c| c.ends_with("HttpOnly; SameSite=Lax; Secure"))
+        );
+        assert!(
+            set[3].contains("Max-Age=0"),
+            "the fourth chunk of the old token goes"
+        );
+        let back = headers(&[(
+            "cookie",
+            &set[..3]
+                .iter()
+                .map(|c| c.split(';').next().unwrap())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )]);
+        assert_eq!(session_token(&back).as_deref(), Some(token.as_str()));
+        let cleared = clear_session_cookies(&back, false);
+        assert_eq!(cleared.len(), 3);
+        assert!(cleared.iter().all(|c| c.contains("Max-Age=0")));
+    }
 
     #[test]
     fn return_paths() {
@@ -306,6 +403,7 @@ mod tests {
             ["https://cd.example.com", "http://127.0.0.1:8080"]
         );
         assert_eq!(cookie(&h, "argocd.token").as_deref(), Some("t.o.k"));
+        assert_eq!(session_token(&h).as_deref(), Some("t.o.k"));
         assert_eq!(cookie(&h, "b"), None);
         assert_eq!(
             set_cookie("argocd.token", "v", "/", 60, true),

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use crate::local::{self, LoginFailure};
 use crate::oidc::{self, LoginError, PendingLogin};
 use crate::proxy::{self, Upstream};
-use crate::security::{self, STATE_COOKIE, TOKEN_COOKIE};
+use crate::security::{self, STATE_COOKIE};
 use crate::state::{Gateway, LOGIN_TIMEOUT};
 
 /// State of the HTTP handlers.
@@ -134,6 +134,14 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
         .into_response()
 }
 
+fn append_cookies(response: &mut Response, cookies: &[String]) {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+}
+
 fn redirect(location: &str, cookies: &[String]) -> Response {
     let mut response = Response::builder()
         .status(StatusCode::SEE_OTHER)
@@ -223,9 +231,13 @@ async fn callback(
         Ok((token, ttl, return_path, who)) => {
             gw.metrics.login(true);
             tracing::info!(user = who, "SSO login");
-            let session =
-                security::set_cookie(TOKEN_COOKIE, &token, "/", ttl, gw.config.secure_cookies);
-            redirect(&return_path, &[session, clear_state])
+            match security::session_cookies(&headers, &token, ttl, gw.config.secure_cookies) {
+                Ok(mut cookies) => {
+                    cookies.push(clear_state);
+                    redirect(&return_path, &cookies)
+                }
+                Err(e) => page(StatusCode::INTERNAL_SERVER_ERROR, "Login failed", &e),
+            }
         }
         Err((status, e)) => {
             gw.metrics.login(false);
@@ -375,14 +387,14 @@ fn who(claims: &capstan_tokens::Claims) -> &str {
 /// browser to the provider's logout when there is one.
 async fn logout(State(web): State<Web>, headers: HeaderMap) -> Response {
     let gw = &web.gw;
-    let token = bearer(&headers).or_else(|| security::cookie(&headers, TOKEN_COOKIE));
+    let token = bearer(&headers).or_else(|| security::session_token(&headers));
     if let Some(token) = token
         && let Ok(claims) = gw.verify(&token).await
     {
         gw.revoke(&claims.jti, claims.exp).await;
         tracing::info!(user = claims.sub, "logout");
     }
-    let clear = security::clear_cookie(TOKEN_COOKIE, "/", gw.config.secure_cookies);
+    let clear = security::clear_session_cookies(&headers, gw.config.secure_cookies);
     let base = public_base(gw, &headers);
     let settings = gw.settings();
     let mut target = format!("{base}/login");
@@ -406,7 +418,7 @@ async fn logout(State(web): State<Web>, headers: HeaderMap) -> Response {
             target = url.into();
         }
     }
-    redirect(&target, &[clear])
+    redirect(&target, &clear)
 }
 
 fn url_encode(s: &str) -> String {
@@ -462,12 +474,12 @@ async fn create_session(
     match result {
         Ok(token) => {
             let ttl = gw.settings().session_duration.as_secs();
-            let cookie =
-                security::set_cookie(TOKEN_COOKIE, &token, "/", ttl, gw.config.secure_cookies);
             let mut response = Json(serde_json::json!({ "token": token })).into_response();
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().insert(header::SET_COOKIE, v);
-            }
+            // A token too big for cookies still works as a bearer token.
+            let cookies =
+                security::session_cookies(&headers, &token, ttl, gw.config.secure_cookies)
+                    .unwrap_or_default();
+            append_cookies(&mut response, &cookies);
             response
         }
         Err(LoginFailure::Invalid) => {
@@ -530,18 +542,18 @@ pub async fn id_token_login(
 /// Argo CD's `DELETE /api/v1/session`: logout without redirects.
 async fn delete_session(State(web): State<Web>, headers: HeaderMap) -> Response {
     let gw = &web.gw;
-    let token = bearer(&headers).or_else(|| security::cookie(&headers, TOKEN_COOKIE));
+    let token = bearer(&headers).or_else(|| security::session_token(&headers));
     if let Some(token) = token {
         match gw.verify(&token).await {
             Ok(claims) => gw.revoke(&claims.jti, claims.exp).await,
             Err(e) => return proxy::error(StatusCode::UNAUTHORIZED, &e.to_string()),
         }
     }
-    let clear = security::clear_cookie(TOKEN_COOKIE, "/", gw.config.secure_cookies);
     let mut response = Json(serde_json::json!({})).into_response();
-    if let Ok(v) = HeaderValue::from_str(&clear) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
-    }
+    append_cookies(
+        &mut response,
+        &security::clear_session_cookies(&headers, gw.config.secure_cookies),
+    );
     response
 }
 

@@ -58,6 +58,7 @@
 
 pub mod accounts;
 mod claims;
+pub mod cookie;
 mod error;
 mod jwks;
 mod keys;
