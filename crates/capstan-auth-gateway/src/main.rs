@@ -130,6 +130,13 @@ async fn main() -> anyhow::Result<()> {
         args.cache_key_file.as_deref(),
         &mut registry,
     )?;
+    if args.redis_url.is_none() {
+        tracing::warn!(
+            "no Redis (--redis-url): logouts and revoked sessions are not shared with the \
+             api-server, so a logged-out session stays valid until it expires; logins in \
+             progress only finish on this replica"
+        );
+    }
     let metrics = capstan_auth_gateway::metrics::Metrics::new(&mut registry);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let wait = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
