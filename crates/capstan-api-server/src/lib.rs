@@ -24,7 +24,7 @@ pub mod projects;
 pub mod repos;
 pub mod resources;
 pub mod rest;
-pub mod selector;
+pub use capstan_types::selector;
 pub mod settings;
 pub mod state;
 pub mod store;

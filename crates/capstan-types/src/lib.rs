@@ -30,6 +30,7 @@ pub mod glob;
 pub mod managed;
 mod schema;
 pub mod seed;
+pub mod selector;
 mod ser;
 pub mod settings;
 mod unknown;

@@ -1,5 +1,6 @@
-//! Kubernetes label selectors (`app=web,tier!=db,env in (dev,prod),!legacy,team`), evaluated
-//! in memory so that list filters never need the Kubernetes API.
+//! Kubernetes label selectors, evaluated in memory: the text syntax of list filters
+//! (`app=web,tier!=db,env in (dev,prod),!legacy,team`) and the structured `LabelSelector`
+//! (`matchLabels`, `matchExpressions`) of ApplicationSet generators.
 
 use std::collections::BTreeMap;
 
@@ -58,6 +59,54 @@ impl Selector {
                 Requirement::Exists(label_key(part).ok_or_else(bad)?)
             };
             requirements.push(requirement);
+        }
+        Ok(Self(requirements))
+    }
+
+    /// The structured form: `matchLabels` and `matchExpressions` (`In`, `NotIn`, `Exists`,
+    /// `DoesNotExist`).
+    ///
+    /// # Errors
+    ///
+    /// A message naming an unknown operator or a set operator without values.
+    pub fn from_label_selector(
+        selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    ) -> Result<Self, String> {
+        let mut requirements: Vec<Requirement> = selector
+            .match_labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| Requirement::In(k.clone(), vec![v.clone()]))
+            .collect();
+        for e in selector.match_expressions.iter().flatten() {
+            let values = e.values.clone().unwrap_or_default();
+            let needs_values = || {
+                if values.is_empty() {
+                    Err(format!(
+                        "label selector: operator {} on {:?} needs values",
+                        e.operator, e.key
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            requirements.push(match e.operator.as_str() {
+                "In" => {
+                    needs_values()?;
+                    Requirement::In(e.key.clone(), values.clone())
+                }
+                "NotIn" => {
+                    needs_values()?;
+                    Requirement::NotIn(e.key.clone(), values.clone())
+                }
+                "Exists" => Requirement::Exists(e.key.clone()),
+                "DoesNotExist" => Requirement::NotExists(e.key.clone()),
+                other => {
+                    return Err(format!(
+                        "label selector: unknown operator {other:?} (In, NotIn, Exists, DoesNotExist)"
+                    ));
+                }
+            });
         }
         Ok(Self(requirements))
     }
@@ -148,6 +197,74 @@ mod tests {
         ] {
             let parsed = Selector::parse(selector).unwrap();
             assert_eq!(parsed.matches(&labels), expected, "{selector}");
+        }
+    }
+
+    #[test]
+    fn structured_selectors() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+            LabelSelector, LabelSelectorRequirement,
+        };
+        let labels: BTreeMap<String, String> = [("env", "prod"), ("region", "westeurope")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let expr = |key: &str, operator: &str, values: &[&str]| LabelSelectorRequirement {
+            key: key.to_owned(),
+            operator: operator.to_owned(),
+            values: (!values.is_empty()).then(|| values.iter().map(|v| (*v).to_owned()).collect()),
+        };
+        let cases = [
+            (LabelSelector::default(), Ok(true)),
+            (
+                LabelSelector {
+                    match_labels: Some([("env".to_owned(), "prod".to_owned())].into()),
+                    match_expressions: Some(vec![expr(
+                        "region",
+                        "In",
+                        &["westeurope", "northeurope"],
+                    )]),
+                },
+                Ok(true),
+            ),
+            (
+                LabelSelector {
+                    match_expressions: Some(vec![expr("env", "NotIn", &["prod"])]),
+                    ..Default::default()
+                },
+                Ok(false),
+            ),
+            (
+                LabelSelector {
+                    match_expressions: Some(vec![
+                        expr("region", "Exists", &[]),
+                        expr("legacy", "DoesNotExist", &[]),
+                    ]),
+                    ..Default::default()
+                },
+                Ok(true),
+            ),
+            (
+                LabelSelector {
+                    match_expressions: Some(vec![expr("env", "Gt", &["1"])]),
+                    ..Default::default()
+                },
+                Err("unknown operator \"Gt\""),
+            ),
+            (
+                LabelSelector {
+                    match_expressions: Some(vec![expr("env", "In", &[])]),
+                    ..Default::default()
+                },
+                Err("needs values"),
+            ),
+        ];
+        for (selector, want) in cases {
+            match (Selector::from_label_selector(&selector), want) {
+                (Ok(s), Ok(w)) => assert_eq!(s.matches(&labels), w, "{selector:?}"),
+                (Err(e), Err(w)) => assert!(e.contains(w), "{e}"),
+                (got, _) => panic!("{selector:?}: {got:?}"),
+            }
         }
     }
 
