@@ -386,6 +386,28 @@ impl TestEnv {
         )?;
         Ok(sha)
     }
+
+    /// Removes `paths` (files or directories) from the `main` branch of the test Git
+    /// repository `name` in one commit; returns its SHA.
+    pub fn remove_paths(
+        &self,
+        name: &str,
+        paths: &[&str],
+        message: &str,
+    ) -> anyhow::Result<String> {
+        let bare = self.git_repos_dir().join(format!("{name}.git"));
+        let work = tempfile::tempdir()?;
+        git(work.path(), &["clone", "-q", &bare.to_string_lossy(), "."])?;
+        let mut rm = vec!["rm", "-r", "-q", "--"];
+        rm.extend_from_slice(paths);
+        git(work.path(), &rm)?;
+        git(work.path(), &["commit", "-q", "-m", message])?;
+        git(
+            work.path(),
+            &["push", "-q", "origin", "HEAD:refs/heads/main"],
+        )?;
+        Ok(git(work.path(), &["rev-parse", "HEAD"])?.trim().to_owned())
+    }
 }
 
 /// Polls `check` every 200 ms until it returns `Ok(Some(value))`, and returns that value; fails

@@ -17,6 +17,7 @@
 //! **Architecture Invariant:** never depends on the api-server, auth-gateway or repo-server
 //! crates; its contracts are the CRDs and `proto/capstan/repo/v1`.
 
+pub mod appset;
 pub mod clusters;
 pub mod live;
 pub mod metrics;
@@ -58,6 +59,9 @@ pub struct ControllerConfig {
     pub shard: shard::Shard,
     /// How long a sync step may wait for health or hooks before the operation fails.
     pub sync_timeout: std::time::Duration,
+    /// Also run the ApplicationSet controller ([`appset`]). Only one replica should: the
+    /// binary runs it on shard 0 unless switched off.
+    pub applicationsets: bool,
 }
 
 /// Runs the controller until `shutdown` completes, registering its metrics on `registry`.
@@ -67,6 +71,7 @@ pub async fn run(
     registry: &mut Registry,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
     let metrics = ControllerMetrics::new(registry);
     let (settings_changed_tx, settings_changed_rx) = tokio::sync::mpsc::unbounded_channel();
     let (settings, settings_driver) =
@@ -98,6 +103,14 @@ pub async fn run(
         .tcp_nodelay(true)
         .connect_lazy();
     let repo_server = RepoServerServiceClient::new(channel).max_decoding_message_size(256 << 20);
+    if config.applicationsets {
+        tokio::spawn(appset::run(
+            client.clone(),
+            config.namespace.clone(),
+            repo_server.clone(),
+            shutdown.clone(),
+        ));
+    }
 
     let trees = match config.cache.clone() {
         Some(cache) => {

@@ -42,6 +42,9 @@ struct Args {
     /// This replica's shard (0-based); by default the ordinal ending the hostname (StatefulSet).
     #[arg(long, env = "CAPSTAN_CONTROLLER_SHARD")]
     shard: Option<u32>,
+    /// Run the ApplicationSet controller (on shard 0 only; `false` switches it off).
+    #[arg(long, env = "CAPSTAN_CONTROLLER_APPLICATIONSETS", default_value_t = true, action = clap::ArgAction::Set)]
+    applicationsets: bool,
     /// How long a sync step may wait for health or hooks (Go duration, e.g. `5m`).
     #[arg(long, env = "CAPSTAN_CONTROLLER_SYNC_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
     sync_timeout: std::time::Duration,
@@ -86,6 +89,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             cache,
             shard,
             sync_timeout: args.sync_timeout,
+            applicationsets: args.applicationsets && shard.index == 0,
         },
         client,
         &mut registry,

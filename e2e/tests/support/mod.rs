@@ -227,6 +227,7 @@ impl Stack {
                     cache: Some(cache.clone()),
                     shard: Shard::default(),
                     sync_timeout: Duration::from_secs(60),
+                    applicationsets: true,
                 },
                 client.clone(),
                 &mut controller_registry,

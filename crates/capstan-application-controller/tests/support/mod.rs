@@ -182,6 +182,7 @@ impl Harness {
                 cache: self.cache.clone(),
                 shard,
                 sync_timeout: Duration::from_secs(60),
+                applicationsets: true,
             },
             self.env.kube_client().await?,
             &mut registry,

@@ -1,0 +1,402 @@
+//! The ApplicationSet controller (Argo CD's applicationset-controller, here a second
+//! kube-runtime controller in the same binary): for each ApplicationSet of the control
+//! namespace, fetch what its generators read (cluster Secrets; a repository's directories and
+//! files from the repo-server), generate and render the Applications (`capstan-appset`), and
+//! create, update and delete the Applications it owns as `syncPolicy.applicationsSync` allows.
+//! A generation error changes no Application: it is reported in the ApplicationSet's
+//! conditions (`ErrorOccurred`, `ParametersGenerated`, `ResourcesUpToDate`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use capstan_appset::{ClusterInfo, GitFile, Sources};
+use capstan_proto::repo::v1 as repo;
+use capstan_proto::repo::v1::repo_server_service_client::RepoServerServiceClient;
+use capstan_types::application_set::ApplicationsSyncPolicy;
+use capstan_types::{Application, ApplicationSet};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+use tonic::transport::Channel;
+
+/// The field manager of what this controller writes.
+pub const FIELD_MANAGER: &str = "capstan-applicationset-controller";
+/// How often git-based ApplicationSets are regenerated when they do not say
+/// (`requeueAfterSeconds`; Argo CD's default).
+pub const DEFAULT_REQUEUE: Duration = Duration::from_secs(180);
+/// The finalizer that makes deleting an Application delete its resources.
+const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
+
+struct Ctx {
+    client: Client,
+    namespace: String,
+    repo: RepoServerServiceClient<Channel>,
+}
+
+/// Why a reconcile failed (requeued with back-off).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Kubernetes refused or was unreachable.
+    #[error("{0}")]
+    Kube(#[from] kube::Error),
+}
+
+/// Runs the ApplicationSet controller for `namespace` until `shutdown` completes.
+pub fn run(
+    client: Client,
+    namespace: String,
+    repo: RepoServerServiceClient<Channel>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    let appsets: Api<ApplicationSet> = Api::namespaced(client.clone(), &namespace);
+    let ctx = Arc::new(Ctx {
+        client,
+        namespace,
+        repo,
+    });
+    Controller::new(appsets, watcher::Config::default())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!("applicationset reconcile: {e}");
+            }
+        })
+}
+
+fn error_policy(appset: Arc<ApplicationSet>, error: &Error, _: Arc<Ctx>) -> Action {
+    tracing::warn!("ApplicationSet {}: {error}; retrying", appset.name_any());
+    Action::requeue(Duration::from_secs(10))
+}
+
+async fn reconcile(appset: Arc<ApplicationSet>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    if appset.meta().deletion_timestamp.is_some() {
+        // Owned Applications go with it (owner references); with
+        // preserveResourcesOnDeletion their resources stay (finalizers removed first).
+        if preserve_resources(&appset) {
+            for app in owned(&ctx, &appset).await? {
+                drop_finalizer(&ctx, &app.name_any()).await?;
+            }
+        }
+        return Ok(Action::await_change());
+    }
+    let requeue = requeue_after(&appset);
+    let generated = match sources(&ctx, &appset).await {
+        Ok(sources) => capstan_appset::generate(&appset.spec, &sources)
+            .map_err(|e| e.to_string())
+            .and_then(|params| {
+                capstan_appset::applications(&appset, &params).map_err(|e| e.to_string())
+            }),
+        Err(e) => Err(e),
+    };
+    let desired = match generated {
+        Ok(apps) => apps,
+        Err(message) => {
+            tracing::info!("ApplicationSet {}: {message}", appset.name_any());
+            write_status(&ctx, &appset, Err(&message), 0).await?;
+            return Ok(Action::requeue(requeue));
+        }
+    };
+    let result = apply(&ctx, &appset, &desired).await;
+    write_status(
+        &ctx,
+        &appset,
+        result.as_ref().map(|_| ()).map_err(String::as_str),
+        desired.len(),
+    )
+    .await?;
+    Ok(Action::requeue(requeue))
+}
+
+fn preserve_resources(appset: &ApplicationSet) -> bool {
+    appset
+        .spec
+        .sync_policy
+        .as_ref()
+        .and_then(|p| p.preserve_resources_on_deletion)
+        .unwrap_or(false)
+}
+
+fn policy(appset: &ApplicationSet) -> ApplicationsSyncPolicy {
+    appset
+        .spec
+        .sync_policy
+        .as_ref()
+        .and_then(|p| p.applications_sync.clone())
+        .unwrap_or(ApplicationsSyncPolicy::Sync)
+}
+
+/// The shortest `requeueAfterSeconds` of its git generators, else [`DEFAULT_REQUEUE`].
+fn requeue_after(appset: &ApplicationSet) -> Duration {
+    let text = serde_json::to_string(&appset.spec.generators).unwrap_or_default();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let mut shortest: Option<i64> = None;
+    fn walk(v: &serde_json::Value, shortest: &mut Option<i64>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(n) = map.get("requeueAfterSeconds").and_then(|n| n.as_i64()) {
+                    *shortest = Some(shortest.map_or(n, |s| s.min(n)));
+                }
+                map.values().for_each(|v| walk(v, shortest));
+            }
+            serde_json::Value::Array(list) => list.iter().for_each(|v| walk(v, shortest)),
+            _ => {}
+        }
+    }
+    walk(&value, &mut shortest);
+    shortest
+        .filter(|s| *s > 0)
+        .map_or(DEFAULT_REQUEUE, |s| Duration::from_secs(s.unsigned_abs()))
+}
+
+/// What the generators read: cluster Secrets, and the repo-server's directories and files.
+async fn sources(ctx: &Ctx, appset: &ApplicationSet) -> Result<Sources, String> {
+    let mut out = Sources::default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let clusters = secrets
+        .list(&ListParams::default().labels("argocd.argoproj.io/secret-type=cluster"))
+        .await
+        .map_err(|e| format!("listing cluster Secrets: {e}"))?;
+    for secret in clusters {
+        let data = capstan_kube::settings::secret_bytes(secret.data.clone());
+        let text = |k: &str| data.get(k).map(|v| String::from_utf8_lossy(v).into_owned());
+        out.clusters.push(ClusterInfo {
+            name: text("name").unwrap_or_default(),
+            server: text("server").unwrap_or_default(),
+            project: text("project"),
+            labels: secret.labels().clone(),
+            annotations: secret.annotations().clone(),
+        });
+    }
+    let project = appset.spec.template.spec.project.clone();
+    for (url, revision, glob) in capstan_appset::needs(&appset.spec) {
+        let repo_ref = Some(repo::RepoRef {
+            url: url.clone(),
+            project: project.clone(),
+            ..Default::default()
+        });
+        let mut client = ctx.repo.clone();
+        match &glob {
+            None => {
+                let dirs = client
+                    .get_git_directories(repo::GitDirectoriesRequest {
+                        repo: repo_ref,
+                        revision: revision.clone(),
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|s| {
+                        format!(
+                            "reading the directories of {url} at {revision}: {}",
+                            s.message()
+                        )
+                    })?
+                    .into_inner()
+                    .paths;
+                out.directories.insert((url, revision), dirs);
+            }
+            Some(pattern) => {
+                let files = client
+                    .get_git_files(repo::GitFilesRequest {
+                        repo: repo_ref,
+                        revision: revision.clone(),
+                        path: pattern.clone(),
+                        new_git_file_globbing_enabled: true,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|s| {
+                        format!("reading {pattern} of {url} at {revision}: {}", s.message())
+                    })?
+                    .into_inner()
+                    .map;
+                let mut files: Vec<GitFile> = files
+                    .into_iter()
+                    .map(|(path, content)| GitFile { path, content })
+                    .collect();
+                files.sort_by(|a, b| a.path.cmp(&b.path));
+                out.files.insert((url, revision, pattern.clone()), files);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The Applications this ApplicationSet owns (by owner reference UID).
+async fn owned(ctx: &Ctx, appset: &ApplicationSet) -> Result<Vec<Application>, Error> {
+    let uid = appset.uid().unwrap_or_default();
+    let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    Ok(apps
+        .list(&ListParams::default())
+        .await?
+        .into_iter()
+        .filter(|a| a.owner_references().iter().any(|o| o.uid == uid))
+        .collect())
+}
+
+async fn drop_finalizer(ctx: &Ctx, name: &str) -> Result<(), Error> {
+    let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let Some(app) = apps.get_opt(name).await? else {
+        return Ok(());
+    };
+    let kept: Vec<String> = app
+        .finalizers()
+        .iter()
+        .filter(|f| f.as_str() != RESOURCES_FINALIZER)
+        .cloned()
+        .collect();
+    if kept.len() != app.finalizers().len() {
+        apps.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": kept}})),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Creates, updates and deletes owned Applications as the policy allows. Refuses (without
+/// touching anything) when a generated name belongs to an Application it does not own.
+async fn apply(ctx: &Ctx, appset: &ApplicationSet, desired: &[Application]) -> Result<(), String> {
+    let policy = policy(appset);
+    let (may_update, may_delete) = match policy {
+        ApplicationsSyncPolicy::CreateOnly => (false, false),
+        ApplicationsSyncPolicy::CreateUpdate => (true, false),
+        ApplicationsSyncPolicy::CreateDelete => (false, true),
+        _ => (true, true),
+    };
+    let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let uid = appset.uid().unwrap_or_default();
+    let existing: BTreeMap<String, Application> = apps
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("listing Applications: {e}"))?
+        .into_iter()
+        .map(|a| (a.name_any(), a))
+        .collect();
+    for app in desired {
+        let name = app.name_any();
+        if let Some(current) = existing.get(&name)
+            && !current.owner_references().iter().any(|o| o.uid == uid)
+        {
+            return Err(format!(
+                "the Application {name:?} exists and does not belong to this ApplicationSet"
+            ));
+        }
+    }
+    let owner = OwnerReference {
+        api_version: "argoproj.io/v1alpha1".into(),
+        kind: "ApplicationSet".into(),
+        name: appset.name_any(),
+        uid: uid.clone(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    };
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for app in desired {
+        let name = app.name_any();
+        if existing.contains_key(&name) && !may_update {
+            continue;
+        }
+        let mut body = serde_json::to_value(app).map_err(|e| e.to_string())?;
+        body["metadata"]["ownerReferences"] = json!([owner]);
+        apps.patch(&name, &params, &Patch::Apply(&body))
+            .await
+            .map_err(|e| format!("applying Application {name:?}: {e}"))?;
+    }
+    if may_delete {
+        let wanted: std::collections::BTreeSet<String> =
+            desired.iter().map(ResourceExt::name_any).collect();
+        for (name, app) in &existing {
+            let ours = app.owner_references().iter().any(|o| o.uid == uid);
+            if ours && !wanted.contains(name) {
+                if preserve_resources(appset) {
+                    drop_finalizer(ctx, name).await.map_err(|e| e.to_string())?;
+                }
+                apps.delete(name, &DeleteParams::default())
+                    .await
+                    .map_err(|e| format!("deleting Application {name:?}: {e}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the conditions Argo CD writes, changing `lastTransitionTime` only on a change.
+async fn write_status(
+    ctx: &Ctx,
+    appset: &ApplicationSet,
+    outcome: Result<(), &str>,
+    count: usize,
+) -> Result<(), Error> {
+    let now = jiff::Timestamp::now().to_string();
+    let previous = appset
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let condition = |kind: &str, status: bool, reason: &str, message: &str| {
+        let status = if status { "True" } else { "False" };
+        let since = previous
+            .iter()
+            .find(|c| {
+                c.condition_type == kind
+                    && c.status
+                        .as_ref()
+                        .map(|s| serde_json::to_value(s).unwrap_or_default())
+                        == Some(json!(status))
+            })
+            .and_then(|c| c.last_transition_time.as_ref())
+            .and_then(|t| serde_json::to_value(t).ok())
+            .unwrap_or_else(|| json!(now));
+        json!({"type": kind, "status": status, "reason": reason, "message": message, "lastTransitionTime": since})
+    };
+    let conditions = match outcome {
+        Ok(()) => vec![
+            condition(
+                "ErrorOccurred",
+                false,
+                "ApplicationSetUpToDate",
+                "Successfully generated parameters for all Applications",
+            ),
+            condition(
+                "ParametersGenerated",
+                true,
+                "ParametersGenerated",
+                "Successfully generated parameters for all Applications",
+            ),
+            condition(
+                "ResourcesUpToDate",
+                true,
+                "ApplicationSetUpToDate",
+                "All applications have been generated successfully",
+            ),
+        ],
+        Err(message) => vec![
+            condition(
+                "ErrorOccurred",
+                true,
+                "ApplicationGenerationFromParamsError",
+                message,
+            ),
+            condition("ParametersGenerated", false, "ErrorOccurred", message),
+            condition("ResourcesUpToDate", false, "ErrorOccurred", message),
+        ],
+    };
+    let patch = json!({"status": {"conditions": conditions, "resourcesCount": count}});
+    let api: Api<ApplicationSet> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    api.patch_status(
+        &appset.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,283 @@
+//! The ApplicationSet controller end to end: the real kube-apiserver, the controller binary's
+//! library (with its ApplicationSet controller), the repo-server and the test Git server.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use capstan_e2e::eventually;
+use capstan_types::{Application, ApplicationSet};
+use kube::ResourceExt;
+use kube::api::{Api, ListParams};
+use support::{Stack, StackOptions};
+
+fn apply(stack: &Stack, yaml: &str) -> anyhow::Result<()> {
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), yaml)?;
+    stack.kubectl(&["apply", "-f", &file.path().to_string_lossy()])?;
+    Ok(())
+}
+
+/// The Applications owned by ApplicationSet `appset`, by name.
+async fn owned(stack: &Stack, appset: &str) -> anyhow::Result<BTreeMap<String, Application>> {
+    let apps: Api<Application> =
+        Api::namespaced(stack.env.kube_client().await?, &stack.control.name);
+    Ok(apps
+        .list(&ListParams::default())
+        .await?
+        .into_iter()
+        .filter(|a| {
+            a.owner_references()
+                .iter()
+                .any(|o| o.kind == "ApplicationSet" && o.name == appset)
+        })
+        .map(|a| (a.name_any(), a))
+        .collect())
+}
+
+async fn condition(
+    stack: &Stack,
+    appset: &str,
+    kind: &str,
+) -> anyhow::Result<Option<(String, String)>> {
+    let api: Api<ApplicationSet> =
+        Api::namespaced(stack.env.kube_client().await?, &stack.control.name);
+    let set = api.get(appset).await?;
+    Ok(set.status.and_then(|s| {
+        s.conditions
+            .into_iter()
+            .find(|c| c.condition_type == kind)
+            .map(|c| {
+                (
+                    serde_json::to_value(&c.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    c.message,
+                )
+            })
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_example_appset_generates_the_nine_apps_and_they_sync() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions::default()).await?;
+    let prefix = format!("as{}", &stack.control.name[stack.control.name.len() - 5..]);
+    let seed = capstan_e2e::publish_seed_examples(&stack.env, &stack.control.name, &prefix)?;
+    // The project without its sync window: the example denies prod syncs 22:00–24:00, and
+    // this test must not depend on the time of day.
+    let project = seed.file("projects/microservices.yaml").expect("project");
+    let project = &project[..project.find("  syncWindows:").unwrap_or(project.len())];
+    apply(&stack, project)?;
+    // The example's matrix (services × environments) with names unique to this run.
+    let appset = seed
+        .file("applicationsets/microservices-appset.yaml")
+        .expect("appset")
+        .replace(
+            "'{{name}}-{{env}}'",
+            &format!("'{prefix}-{{{{name}}}}-{{{{env}}}}'"),
+        );
+    apply(&stack, &appset)?;
+    let apps = eventually(Duration::from_secs(60), "nine generated apps", || async {
+        let apps = owned(&stack, "microservices").await?;
+        Ok((apps.len() == 9).then_some(apps))
+    })
+    .await?;
+    let users_dev = &apps[&format!("{prefix}-users-api-dev")];
+    let users_dev = serde_json::to_value(users_dev)?;
+    assert_eq!(
+        users_dev["spec"]["source"]["path"],
+        "overlays/dev/users-api"
+    );
+    eventually(Duration::from_secs(180), "all nine Synced", || async {
+        let apps = owned(&stack, "microservices").await?;
+        let synced = apps
+            .values()
+            .filter(|a| {
+                serde_json::to_value(&a.status)
+                    .ok()
+                    .is_some_and(|s| s["sync"]["status"] == "Synced")
+            })
+            .count();
+        Ok((synced == 9).then_some(()))
+    })
+    .await?;
+    let up_to_date = condition(&stack, "microservices", "ResourcesUpToDate").await?;
+    assert_eq!(up_to_date.map(|c| c.0).as_deref(), Some("True"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn git_directories_follow_commits() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions::default()).await?;
+    let prefix = format!("gd{}", &stack.control.name[stack.control.name.len() - 5..]);
+    let seed = capstan_e2e::publish_seed_examples(&stack.env, &stack.control.name, &prefix)?;
+    let appset = format!(
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: overlays
+  namespace: {ns}
+spec:
+  generators:
+  - git:
+      repoURL: {url}
+      revision: main
+      requeueAfterSeconds: 1
+      directories:
+      - path: overlays/*/*
+      - path: overlays/prod/*
+        exclude: true
+  template:
+    metadata:
+      name: '{prefix}-{{{{path.basename}}}}-{{{{path[1]}}}}'
+    spec:
+      project: default
+      source:
+        repoURL: {url}
+        targetRevision: main
+        path: '{{{{path}}}}'
+      destination:
+        server: https://kubernetes.default.svc
+        namespace: '{prefix}-{{{{path.basename}}}}-{{{{path[1]}}}}'
+"#,
+        ns = stack.control.name,
+        url = seed.url,
+    );
+    apply(&stack, &appset)?;
+    let count = |n: usize| {
+        let stack = &stack;
+        async move {
+            eventually(
+                Duration::from_secs(60),
+                &format!("{n} generated apps"),
+                || async {
+                    let apps = owned(stack, "overlays").await?;
+                    Ok((apps.len() == n).then_some(apps))
+                },
+            )
+            .await
+        }
+    };
+    let apps = count(6).await?;
+    assert!(
+        apps.contains_key(&format!("{prefix}-users-api-staging")),
+        "{:?}",
+        apps.keys()
+    );
+    assert!(
+        !apps.keys().any(|k| k.ends_with("-prod")),
+        "{:?}",
+        apps.keys()
+    );
+
+    // A new directory in a new commit adds an app.
+    let kustomization = seed
+        .file("overlays/dev/users-api/kustomization.yaml")
+        .expect("overlay");
+    stack.env.commit_files(
+        &seed.name,
+        &[("overlays/dev/catalog-api/kustomization.yaml", kustomization)],
+        "catalog",
+    )?;
+    let apps = count(7).await?;
+    assert!(apps.contains_key(&format!("{prefix}-catalog-api-dev")));
+
+    // A removed one deletes it.
+    stack.env.remove_paths(
+        &seed.name,
+        &["overlays/staging/orders-api"],
+        "drop orders staging",
+    )?;
+    let apps = count(6).await?;
+    assert!(!apps.contains_key(&format!("{prefix}-orders-api-staging")));
+
+    // Under create-update, a removed directory leaves its app alone.
+    stack.kubectl(&[
+        "-n",
+        &stack.control.name,
+        "patch",
+        "applicationset",
+        "overlays",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"syncPolicy":{"applicationsSync":"create-update"}}}"#,
+    ])?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stack
+        .env
+        .remove_paths(&seed.name, &["overlays/dev/catalog-api"], "drop catalog")?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        owned(&stack, "overlays")
+            .await?
+            .contains_key(&format!("{prefix}-catalog-api-dev"))
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_guides_template_reports_its_unknown_parameter_and_creates_nothing()
+-> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        no_controller: false,
+        ..Default::default()
+    })
+    .await?;
+    // The seed guide's microservices-appset.yaml as printed: the template uses {{name}},
+    // which no list element defines.
+    let appset = format!(
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: microservices
+  namespace: {ns}
+spec:
+  generators:
+  - list:
+      elements:
+      - cluster: dev
+        url: https://kubernetes.default.svc
+        env: dev
+      - cluster: staging
+        url: https://kubernetes.default.svc
+        env: staging
+      - cluster: prod
+        url: https://kubernetes.default.svc
+        env: prod
+  template:
+    metadata:
+      name: '{{{{name}}}}-{{{{env}}}}'
+    spec:
+      project: microservices
+      source:
+        repoURL: https://github.com/your-org/k8s-manifests.git
+        targetRevision: main
+        path: 'overlays/{{{{env}}}}/{{{{name}}}}'
+      destination:
+        server: '{{{{url}}}}'
+        namespace: '{{{{name}}}}-{{{{env}}}}'
+      syncPolicy:
+        automated:
+          prune: true
+          selfHeal: true
+"#,
+        ns = stack.control.name
+    );
+    apply(&stack, &appset)?;
+    let (status, message) = eventually(Duration::from_secs(60), "ErrorOccurred", || async {
+        Ok(condition(&stack, "microservices", "ErrorOccurred")
+            .await?
+            .filter(|c| c.0 == "True"))
+    })
+    .await?;
+    assert_eq!(status, "True");
+    assert!(message.contains("\"{{name}}-dev\""), "{message}");
+    assert!(
+        message.contains("no generator produces that parameter"),
+        "{message}"
+    );
+    assert!(owned(&stack, "microservices").await?.is_empty());
+    Ok(())
+}
