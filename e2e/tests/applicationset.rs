@@ -78,6 +78,26 @@ async fn the_example_appset_generates_the_nine_apps_and_they_sync() -> anyhow::R
             "'{{name}}-{{env}}'",
             &format!("'{prefix}-{{{{name}}}}-{{{{env}}}}'"),
         );
+    // The api-server's preview generates the same, with the controller's code.
+    let token = stack.token("admin", &[]).await?;
+    let body = serde_json::json!({ "applicationSet": serde_yaml_ng::from_str::<serde_json::Value>(&appset)? });
+    let (status, preview) = stack.curl(
+        "POST",
+        "/api/v1/applicationsets/generate",
+        Some(&token),
+        Some(&body.to_string()),
+    )?;
+    assert_eq!(status, 200, "{preview}");
+    let preview: serde_json::Value = serde_json::from_str(&preview)?;
+    let mut names: Vec<String> = preview["applications"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["metadata"]["name"].as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 9, "{names:?}");
+    assert_eq!(names[0], format!("{prefix}-orders-api-dev"));
     apply(&stack, &appset)?;
     let apps = eventually(Duration::from_secs(60), "nine generated apps", || async {
         let apps = owned(&stack, "microservices").await?;
@@ -264,6 +284,19 @@ spec:
           selfHeal: true
 "#,
         ns = stack.control.name
+    );
+    let token = stack.token("admin", &[]).await?;
+    let body = serde_json::json!({ "applicationSet": serde_yaml_ng::from_str::<serde_json::Value>(&appset)? });
+    let (status, preview) = stack.curl(
+        "POST",
+        "/api/v1/applicationsets/generate",
+        Some(&token),
+        Some(&body.to_string()),
+    )?;
+    assert_eq!(status, 400, "{preview}");
+    assert!(
+        preview.contains("no generator produces that parameter"),
+        "{preview}"
     );
     apply(&stack, &appset)?;
     let (status, message) = eventually(Duration::from_secs(60), "ErrorOccurred", || async {

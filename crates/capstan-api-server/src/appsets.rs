@@ -89,6 +89,37 @@ pub async fn get(
     Ok(appset)
 }
 
+/// The Applications `json` (an ApplicationSet that need not exist) would generate, with the
+/// ApplicationSet controller's code and inputs; needs `applicationsets, create` on it, as
+/// Argo CD's `Generate`. A generation error is `InvalidArgument` with the controller's message.
+pub async fn generate(
+    state: &ApiState,
+    principal: &Principal,
+    json: &str,
+) -> ApiResult<(ApplicationSet, Vec<capstan_types::Application>)> {
+    let mut appset: ApplicationSet = serde_json::from_str(json)
+        .map_err(|e| ApiError::InvalidArgument(format!("invalid applicationset: {e}")))?;
+    appset.metadata.namespace = Some(state.namespace.clone());
+    appset.status = None;
+    state.authorize(
+        principal,
+        "applicationsets",
+        "create",
+        &rbac_object(&appset),
+    )?;
+    let sources =
+        capstan_kube::appset::sources(&state.client, &state.namespace, &state.repo_server, &appset)
+            .await
+            .map_err(ApiError::Unavailable)?;
+    let apps = capstan_appset::generate(&appset.spec, &sources)
+        .map_err(|e| e.to_string())
+        .and_then(|params| {
+            capstan_appset::applications(&appset, &params).map_err(|e| e.to_string())
+        })
+        .map_err(ApiError::InvalidArgument)?;
+    Ok((appset, apps))
+}
+
 /// Creates (or with `upsert` replaces the spec of) an ApplicationSet.
 pub async fn create(
     state: &ApiState,

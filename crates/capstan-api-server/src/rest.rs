@@ -119,6 +119,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/applicationsets",
             get(list_appsets).post(create_appset),
         )
+        .route("/api/v1/applicationsets/generate", post(generate_appset))
         .route(
             "/api/v1/applicationsets/{name}",
             get(get_appset).delete(delete_appset),
@@ -1160,6 +1161,11 @@ async fn create_appset(
 ) -> ApiResult<Response> {
     let p = who(&state, &headers).await?;
     let q = Query::parse(raw);
+    if q.flag("dryRun", false) {
+        let (appset, _) =
+            appsets::generate(&state, &p, std::str::from_utf8(&body).unwrap_or_default()).await?;
+        return Ok(ok(appset));
+    }
     let created = appsets::create(
         &state,
         &p,
@@ -1168,6 +1174,22 @@ async fn create_appset(
     )
     .await?;
     Ok(ok(created))
+}
+
+/// Argo CD's `POST /api/v1/applicationsets/generate`: `{"applicationSet": {...}}` →
+/// `{"applications": [...]}`.
+async fn generate_appset(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let p = who(&state, &headers).await?;
+    let request: serde_json::Value = parse_json(&body, "generate request")?;
+    let appset = request
+        .get("applicationSet")
+        .ok_or_else(|| ApiError::InvalidArgument("the body needs applicationSet".to_owned()))?;
+    let (_, apps) = appsets::generate(&state, &p, &appset.to_string()).await?;
+    Ok(ok(json!({ "applications": apps })))
 }
 
 async fn get_appset(

@@ -10,13 +10,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use capstan_appset::{ClusterInfo, GitFile, Sources};
-use capstan_proto::repo::v1 as repo;
 use capstan_proto::repo::v1::repo_server_service_client::RepoServerServiceClient;
 use capstan_types::application_set::ApplicationsSyncPolicy;
 use capstan_types::{Application, ApplicationSet};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -87,7 +84,14 @@ async fn reconcile(appset: Arc<ApplicationSet>, ctx: Arc<Ctx>) -> Result<Action,
         return Ok(Action::await_change());
     }
     let requeue = requeue_after(&appset);
-    let generated = match sources(&ctx, &appset).await {
+    let generated = match capstan_kube::appset::sources(
+        &ctx.client,
+        &ctx.namespace,
+        &ctx.repo,
+        &appset,
+    )
+    .await
+    {
         Ok(sources) => capstan_appset::generate(&appset.spec, &sources)
             .map_err(|e| e.to_string())
             .and_then(|params| {
@@ -153,79 +157,6 @@ fn requeue_after(appset: &ApplicationSet) -> Duration {
     shortest
         .filter(|s| *s > 0)
         .map_or(DEFAULT_REQUEUE, |s| Duration::from_secs(s.unsigned_abs()))
-}
-
-/// What the generators read: cluster Secrets, and the repo-server's directories and files.
-async fn sources(ctx: &Ctx, appset: &ApplicationSet) -> Result<Sources, String> {
-    let mut out = Sources::default();
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let clusters = secrets
-        .list(&ListParams::default().labels("argocd.argoproj.io/secret-type=cluster"))
-        .await
-        .map_err(|e| format!("listing cluster Secrets: {e}"))?;
-    for secret in clusters {
-        let data = capstan_kube::settings::secret_bytes(secret.data.clone());
-        let text = |k: &str| data.get(k).map(|v| String::from_utf8_lossy(v).into_owned());
-        out.clusters.push(ClusterInfo {
-            name: text("name").unwrap_or_default(),
-            server: text("server").unwrap_or_default(),
-            project: text("project"),
-            labels: secret.labels().clone(),
-            annotations: secret.annotations().clone(),
-        });
-    }
-    let project = appset.spec.template.spec.project.clone();
-    for (url, revision, glob) in capstan_appset::needs(&appset.spec) {
-        let repo_ref = Some(repo::RepoRef {
-            url: url.clone(),
-            project: project.clone(),
-            ..Default::default()
-        });
-        let mut client = ctx.repo.clone();
-        match &glob {
-            None => {
-                let dirs = client
-                    .get_git_directories(repo::GitDirectoriesRequest {
-                        repo: repo_ref,
-                        revision: revision.clone(),
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|s| {
-                        format!(
-                            "reading the directories of {url} at {revision}: {}",
-                            s.message()
-                        )
-                    })?
-                    .into_inner()
-                    .paths;
-                out.directories.insert((url, revision), dirs);
-            }
-            Some(pattern) => {
-                let files = client
-                    .get_git_files(repo::GitFilesRequest {
-                        repo: repo_ref,
-                        revision: revision.clone(),
-                        path: pattern.clone(),
-                        new_git_file_globbing_enabled: true,
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|s| {
-                        format!("reading {pattern} of {url} at {revision}: {}", s.message())
-                    })?
-                    .into_inner()
-                    .map;
-                let mut files: Vec<GitFile> = files
-                    .into_iter()
-                    .map(|(path, content)| GitFile { path, content })
-                    .collect();
-                files.sort_by(|a, b| a.path.cmp(&b.path));
-                out.files.insert((url, revision, pattern.clone()), files);
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// The Applications this ApplicationSet owns (by owner reference UID).

@@ -66,10 +66,10 @@ impl ApplicationSetService for ApplicationSetApi {
         let who = principal(&self.0, &request).await?;
         let r = request.into_inner();
         if r.dry_run {
-            return Err(ApiError::Unimplemented(
-                "ApplicationSet dry runs need the ApplicationSet controller, which this release does not include yet".to_owned(),
-            )
-            .into());
+            // Validated by generating, not stored (Argo CD's dry run).
+            let json = r.applicationset.map(|a| a.json).unwrap_or_default();
+            let (appset, _) = appsets::generate(&self.0, &who, &json).await?;
+            return Ok(Response::new(kube_object(&appset)?));
         }
         let created = appsets::create(
             &self.0,
@@ -131,11 +131,20 @@ impl ApplicationSetService for ApplicationSetApi {
 
     async fn generate(
         &self,
-        _request: Request<pb::ApplicationSetGenerateRequest>,
+        request: Request<pb::ApplicationSetGenerateRequest>,
     ) -> Result<Response<pb::ApplicationSetGenerateResponse>, Status> {
-        Err(ApiError::Unimplemented(
-            "ApplicationSet generation previews need the ApplicationSet controller, which this release does not include yet".to_owned(),
-        )
-        .into())
+        let who = principal(&self.0, &request).await?;
+        let json = request
+            .into_inner()
+            .application_set
+            .map(|a| a.json)
+            .unwrap_or_default();
+        let (_, apps) = appsets::generate(&self.0, &who, &json).await?;
+        Ok(Response::new(pb::ApplicationSetGenerateResponse {
+            applications: apps
+                .iter()
+                .map(kube_object)
+                .collect::<Result<_, _>>()?,
+        }))
     }
 }
