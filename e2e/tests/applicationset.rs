@@ -314,3 +314,58 @@ spec:
     assert!(owned(&stack, "microservices").await?.is_empty());
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn go_template_missingkey_error_is_reported_and_creates_nothing() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions::default()).await?;
+    let appset = format!(
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: strict
+  namespace: {ns}
+spec:
+  goTemplate: true
+  goTemplateOptions: ["missingkey=error"]
+  generators:
+  - list:
+      elements:
+      - env: dev
+      - env: prod
+  template:
+    metadata:
+      name: '{{{{ .service }}}}-{{{{ .env }}}}'
+    spec:
+      project: default
+      source:
+        repoURL: https://git.example.com/x.git
+        path: apps
+      destination:
+        server: https://kubernetes.default.svc
+        namespace: '{{{{ .env }}}}'
+"#,
+        ns = stack.control.name
+    );
+    apply(&stack, &appset)?;
+    let (_, message) = eventually(Duration::from_secs(60), "ErrorOccurred", || async {
+        Ok(condition(&stack, "strict", "ErrorOccurred")
+            .await?
+            .filter(|c| c.0 == "True"))
+    })
+    .await?;
+    assert!(
+        message.contains("map has no entry for key \"service\""),
+        "{message}"
+    );
+    let generated = condition(&stack, "strict", "ParametersGenerated").await?;
+    assert_eq!(generated.map(|c| c.0).as_deref(), Some("False"));
+    assert!(owned(&stack, "strict").await?.is_empty());
+
+    // Fixed, it generates both.
+    apply(&stack, &appset.replace("{{ .service }}-", "svc-"))?;
+    eventually(Duration::from_secs(60), "two apps", || async {
+        Ok((owned(&stack, "strict").await?.len() == 2).then_some(()))
+    })
+    .await?;
+    Ok(())
+}

@@ -10,8 +10,9 @@ use capstan_types::application_set::{
 };
 use capstan_types::selector::Selector;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use crate::gotemplate::{GoOptions, render_go};
 use crate::params::{Params, flatten, normalize};
 use crate::template::render_fasttemplate;
 
@@ -74,6 +75,14 @@ pub enum GenerateError {
     Missing(String),
 }
 
+/// How parameters are built: flat strings for fasttemplate, nested values for Go templates
+/// (`goTemplate: true`, with its options).
+#[derive(Clone, Copy)]
+struct Cx<'a> {
+    sources: &'a Sources,
+    go: Option<GoOptions>,
+}
+
 /// The Git data an ApplicationSet's generators need: `(repoURL, revision, None)` for a
 /// repository's directories, `(repoURL, revision, Some(glob))` for files.
 pub fn needs(spec: &ApplicationSetSpec) -> BTreeSet<(String, String, Option<String>)> {
@@ -116,12 +125,18 @@ pub fn generate(
     spec: &ApplicationSetSpec,
     sources: &Sources,
 ) -> Result<Vec<Params>, GenerateError> {
-    if spec.go_template == Some(true) {
-        return Err(GenerateError::Unsupported("goTemplate"));
-    }
+    let go = if spec.go_template == Some(true) {
+        Some(
+            GoOptions::parse(&spec.go_template_options)
+                .map_err(|e| GenerateError::Invalid(e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    let cx = Cx { sources, go };
     let mut out = Vec::new();
     for g in &spec.generators {
-        out.extend(top(g, sources)?);
+        out.extend(top(g, cx)?);
     }
     Ok(out)
 }
@@ -225,7 +240,7 @@ fn nested(n: &ApplicationSetNestedGenerator) -> Node<'_> {
     }
 }
 
-fn top(g: &ApplicationSetGenerator, sources: &Sources) -> Result<Vec<Params>, GenerateError> {
+fn top(g: &ApplicationSetGenerator, cx: Cx<'_>) -> Result<Vec<Params>, GenerateError> {
     let mut combined = Vec::new();
     if let Some(m) = &g.matrix {
         combined.push(Kind::Matrix(m.generators.iter().map(nested).collect()));
@@ -252,17 +267,17 @@ fn top(g: &ApplicationSetGenerator, sources: &Sources) -> Result<Vec<Params>, Ge
             ),
             selector: g.selector.as_ref(),
         },
-        sources,
+        cx,
     )
 }
 
-fn run(node: Node<'_>, sources: &Sources) -> Result<Vec<Params>, GenerateError> {
+fn run(node: Node<'_>, cx: Cx<'_>) -> Result<Vec<Params>, GenerateError> {
     let params = match node.kind? {
-        Kind::List(l) => list(l)?,
-        Kind::Clusters(c) => clusters(c, &sources.clusters)?,
-        Kind::Git(g) => git(g, sources)?,
-        Kind::Matrix(children) => matrix(children, sources)?,
-        Kind::Merge(children, keys) => merge(children, keys, sources)?,
+        Kind::List(l) => list(l, cx.go.is_some())?,
+        Kind::Clusters(c) => clusters(c, &cx.sources.clusters, cx.go)?,
+        Kind::Git(g) => git(g, cx)?,
+        Kind::Matrix(children) => matrix(children, cx)?,
+        Kind::Merge(children, keys) => merge(children, keys, cx)?,
     };
     match node.selector {
         None => Ok(params),
@@ -277,7 +292,8 @@ fn run(node: Node<'_>, sources: &Sources) -> Result<Vec<Params>, GenerateError> 
 }
 
 fn as_labels(p: &Params) -> BTreeMap<String, String> {
-    p.iter()
+    flatten(p)
+        .iter()
         .map(|(k, v)| {
             (
                 k.clone(),
@@ -289,7 +305,7 @@ fn as_labels(p: &Params) -> BTreeMap<String, String> {
 
 /// The list generator: each element a parameter set; `values` flattened to `values.<k>`;
 /// other values must be strings (Argo CD's rule without goTemplate).
-fn list(l: &ListGenerator) -> Result<Vec<Params>, GenerateError> {
+fn list(l: &ListGenerator, go: bool) -> Result<Vec<Params>, GenerateError> {
     let mut elements = l.elements.clone();
     if !l.elements_yaml.trim().is_empty() {
         let parsed: Vec<Value> = serde_yaml_ng::from_str(&l.elements_yaml).map_err(|e| {
@@ -308,6 +324,10 @@ fn list(l: &ListGenerator) -> Result<Vec<Params>, GenerateError> {
                     "list generator: element {i} is not an object"
                 )));
             };
+            if go {
+                // Go templates see the element as written, nested values included.
+                return Ok(map.clone());
+            }
             let mut params = Params::new();
             for (k, v) in map {
                 match (k.as_str(), v) {
@@ -334,7 +354,11 @@ fn list(l: &ListGenerator) -> Result<Vec<Params>, GenerateError> {
 
 /// The cluster generator: one parameter set per cluster Secret matching the selector, the
 /// in-cluster destination included when no Secret names it and there is no selector.
-fn clusters(c: &ClusterGenerator, known: &[ClusterInfo]) -> Result<Vec<Params>, GenerateError> {
+fn clusters(
+    c: &ClusterGenerator,
+    known: &[ClusterInfo],
+    go: Option<GoOptions>,
+) -> Result<Vec<Params>, GenerateError> {
     let selector = c
         .selector
         .as_ref()
@@ -368,27 +392,57 @@ fn clusters(c: &ClusterGenerator, known: &[ClusterInfo]) -> Result<Vec<Params>, 
             "project".into(),
             s(cluster.project.as_deref().unwrap_or("")),
         );
-        for (k, v) in &cluster.labels {
-            p.insert(format!("metadata.labels.{k}"), s(v));
+        if go.is_some() {
+            p.insert(
+                "metadata".into(),
+                json!({"labels": cluster.labels, "annotations": cluster.annotations}),
+            );
+        } else {
+            for (k, v) in &cluster.labels {
+                p.insert(format!("metadata.labels.{k}"), s(v));
+            }
+            for (k, v) in &cluster.annotations {
+                p.insert(format!("metadata.annotations.{k}"), s(v));
+            }
         }
-        for (k, v) in &cluster.annotations {
-            p.insert(format!("metadata.annotations.{k}"), s(v));
-        }
-        add_values(&mut p, &c.values);
+        add_values(&mut p, &c.values, go)?;
         out.push(p);
     }
     Ok(out)
 }
 
-/// `values.<k>`, each rendered with the parameters so far.
-fn add_values(p: &mut Params, values: &BTreeMap<String, String>) {
-    let rendered: Vec<(String, String)> = values
-        .iter()
-        .map(|(k, v)| (format!("values.{k}"), render_fasttemplate(v, p)))
-        .collect();
-    for (k, v) in rendered {
-        p.insert(k, Value::String(v));
+/// `values.<k>` (fasttemplate) or `values` (Go templates), each rendered with the parameters
+/// so far.
+fn add_values(
+    p: &mut Params,
+    values: &BTreeMap<String, String>,
+    go: Option<GoOptions>,
+) -> Result<(), GenerateError> {
+    if values.is_empty() {
+        return Ok(());
     }
+    match go {
+        None => {
+            let rendered: Vec<(String, String)> = values
+                .iter()
+                .map(|(k, v)| (format!("values.{k}"), render_fasttemplate(v, p)))
+                .collect();
+            for (k, v) in rendered {
+                p.insert(k, Value::String(v));
+            }
+        }
+        Some(options) => {
+            let data = Value::Object(p.clone());
+            let mut rendered = Params::new();
+            for (k, v) in values {
+                let text = render_go(v, &data, options)
+                    .map_err(|e| GenerateError::Invalid(format!("values.{k}: {e}")))?;
+                rendered.insert(k.clone(), Value::String(text));
+            }
+            p.insert("values".into(), Value::Object(rendered));
+        }
+    }
+    Ok(())
 }
 
 fn glob(pattern: &str) -> Result<globset::GlobMatcher, GenerateError> {
@@ -399,7 +453,44 @@ fn glob(pattern: &str) -> Result<globset::GlobMatcher, GenerateError> {
         .map_err(|e| GenerateError::Invalid(format!("git generator: path {pattern:?}: {e}")))
 }
 
-fn path_params(p: &mut Params, prefix: &str, dir: &str) {
+/// The `path` parameters of a directory (and, for a file, its name): flat keys for
+/// fasttemplate, a `path` object for Go templates (`.path.path`, `.path.basename`,
+/// `.path.segments`, …), under `pathParamPrefix` when set.
+fn path_params(p: &mut Params, prefix: &str, dir: &str, filename: Option<&str>, go: bool) {
+    if go {
+        let basename = dir.rsplit('/').next().unwrap_or(dir);
+        let mut path = json!({
+            "path": dir,
+            "basename": basename,
+            "basenameNormalized": normalize(basename),
+            "segments": dir.split('/').collect::<Vec<_>>(),
+        });
+        if let Some(f) = filename {
+            path["filename"] = json!(f);
+            path["filenameNormalized"] = json!(normalize(f));
+        }
+        if prefix.is_empty() {
+            p.insert("path".into(), path);
+        } else {
+            p.insert(prefix.to_owned(), json!({ "path": path }));
+        }
+        return;
+    }
+    flat_path_params(p, prefix, dir);
+    if let Some(f) = filename {
+        let key = |k: &str| {
+            if prefix.is_empty() {
+                k.to_owned()
+            } else {
+                format!("{prefix}.{k}")
+            }
+        };
+        p.insert(key("path.filename"), Value::String(f.to_owned()));
+        p.insert(key("path.filenameNormalized"), Value::String(normalize(f)));
+    }
+}
+
+fn flat_path_params(p: &mut Params, prefix: &str, dir: &str) {
     let key = |k: &str| {
         if prefix.is_empty() {
             k.to_owned()
@@ -424,7 +515,8 @@ fn path_params(p: &mut Params, prefix: &str, dir: &str) {
 
 /// The git generator: directories matching an include glob and no exclude glob (`*` does not
 /// cross `/`, as Go's `path.Match`), or the parameter sets in matching JSON/YAML files.
-fn git(g: &GitGenerator, sources: &Sources) -> Result<Vec<Params>, GenerateError> {
+fn git(g: &GitGenerator, cx: Cx<'_>) -> Result<Vec<Params>, GenerateError> {
+    let (sources, go) = (cx.sources, cx.go);
     if !g.directories.is_empty() && !g.files.is_empty() {
         return Err(GenerateError::Invalid(
             "git generator: set directories or files, not both".to_owned(),
@@ -450,8 +542,8 @@ fn git(g: &GitGenerator, sources: &Sources) -> Result<Vec<Params>, GenerateError
         for dir in dirs {
             if include.iter().any(|m| m.is_match(dir)) && !exclude.iter().any(|m| m.is_match(dir)) {
                 let mut p = Params::new();
-                path_params(&mut p, &g.path_param_prefix, dir);
-                add_values(&mut p, &g.values);
+                path_params(&mut p, &g.path_param_prefix, dir, None, go.is_some());
+                add_values(&mut p, &g.values, go)?;
                 out.push(p);
             }
         }
@@ -476,23 +568,17 @@ fn git(g: &GitGenerator, sources: &Sources) -> Result<Vec<Params>, GenerateError
                 continue;
             }
             for entry in file_entries(file)? {
-                let mut p = flatten(&entry);
+                let mut p = if go.is_some() { entry } else { flatten(&entry) };
                 let dir = file.path.rsplit_once('/').map_or("", |(d, _)| d);
-                path_params(&mut p, &g.path_param_prefix, dir);
                 let filename = file.path.rsplit('/').next().unwrap_or(&file.path);
-                let key = |k: &str| {
-                    if g.path_param_prefix.is_empty() {
-                        k.to_owned()
-                    } else {
-                        format!("{}.{k}", g.path_param_prefix)
-                    }
-                };
-                p.insert(key("path.filename"), Value::String(filename.to_owned()));
-                p.insert(
-                    key("path.filenameNormalized"),
-                    Value::String(normalize(filename)),
+                path_params(
+                    &mut p,
+                    &g.path_param_prefix,
+                    dir,
+                    Some(filename),
+                    go.is_some(),
                 );
-                add_values(&mut p, &g.values);
+                add_values(&mut p, &g.values, go)?;
                 out.push(p);
             }
         }
@@ -532,7 +618,12 @@ fn file_entries(file: &GitFile) -> Result<Vec<Params>, GenerateError> {
 fn combine(a: &Params, b: &Params) -> Result<Params, GenerateError> {
     let mut out = a.clone();
     for (k, v) in b {
-        match out.get(k) {
+        match out.get_mut(k) {
+            // Go templates' nested parameters merge object by object.
+            Some(Value::Object(existing)) if v.is_object() => {
+                let merged = combine(existing, v.as_object().expect("an object"))?;
+                *existing = merged;
+            }
             Some(existing) if existing != v => {
                 return Err(GenerateError::Invalid(format!(
                     "matrix generator: both children set {k:?} ({existing} and {v})"
@@ -546,8 +637,20 @@ fn combine(a: &Params, b: &Params) -> Result<Params, GenerateError> {
     Ok(out)
 }
 
+/// Deep-merges `b` into `a`, `b` winning (merge generator).
+fn override_with(a: &mut Params, b: &Params) {
+    for (k, v) in b {
+        match (a.get_mut(k), v) {
+            (Some(Value::Object(existing)), Value::Object(other)) => override_with(existing, other),
+            _ => {
+                a.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
 /// The matrix generator: the cartesian product of exactly two children.
-fn matrix(children: Vec<Node<'_>>, sources: &Sources) -> Result<Vec<Params>, GenerateError> {
+fn matrix(children: Vec<Node<'_>>, cx: Cx<'_>) -> Result<Vec<Params>, GenerateError> {
     if children.len() != 2 {
         return Err(GenerateError::Invalid(format!(
             "matrix generator: needs exactly 2 child generators, found {}",
@@ -555,8 +658,8 @@ fn matrix(children: Vec<Node<'_>>, sources: &Sources) -> Result<Vec<Params>, Gen
         )));
     }
     let mut it = children.into_iter();
-    let first = run(it.next().expect("two"), sources)?;
-    let second = run(it.next().expect("two"), sources)?;
+    let first = run(it.next().expect("two"), cx)?;
+    let second = run(it.next().expect("two"), cx)?;
     let mut out = Vec::with_capacity(first.len() * second.len());
     for a in &first {
         for b in &second {
@@ -571,7 +674,7 @@ fn matrix(children: Vec<Node<'_>>, sources: &Sources) -> Result<Vec<Params>, Gen
 fn merge(
     children: Vec<Node<'_>>,
     keys: &[String],
-    sources: &Sources,
+    cx: Cx<'_>,
 ) -> Result<Vec<Params>, GenerateError> {
     if keys.is_empty() {
         return Err(GenerateError::Invalid(
@@ -593,7 +696,7 @@ fn merge(
             .collect()
     };
     let mut it = children.into_iter();
-    let mut base = run(it.next().expect("at least two"), sources)?;
+    let mut base = run(it.next().expect("at least two"), cx)?;
     let mut seen = BTreeSet::new();
     for p in &base {
         if let Some(k) = key_of(p)
@@ -606,7 +709,7 @@ fn merge(
     }
     for child in it {
         let mut by_key: BTreeMap<Vec<String>, Params> = BTreeMap::new();
-        for p in run(child, sources)? {
+        for p in run(child, cx)? {
             let Some(k) = key_of(&p) else { continue };
             if by_key.insert(k.clone(), p).is_some() {
                 return Err(GenerateError::Invalid(format!(
@@ -616,9 +719,7 @@ fn merge(
         }
         for p in &mut base {
             if let Some(other) = key_of(p).and_then(|k| by_key.get(&k)) {
-                for (k, v) in other {
-                    p.insert(k.clone(), v.clone());
-                }
+                override_with(p, other);
             }
         }
     }

@@ -8,12 +8,16 @@
 //! revision — arrive as values ([`Sources`]); the ApplicationSet controller and the
 //! api-server's dry run fetch them, so both generate with the same code.
 //!
-//! Not yet: `goTemplate: true` (Go text/template), `templatePatch`, generator-level template
-//! overrides, matrix children that refer to each other's parameters.
+//! With `goTemplate: true` the parameters stay nested (`.path.basename`,
+//! `.metadata.labels.env`) and every string renders as a Go text/template ([`gotemplate`],
+//! with `goTemplateOptions: ["missingkey=error"]`), and `templatePatch` is rendered and merged
+//! into each Application. Not yet: generator-level template overrides, matrix children that
+//! refer to each other's parameters.
 //!
 //! **Architecture Invariant:** pure — no IO, tokio, kube, tonic or Redis.
 
 pub mod generate;
+pub mod gotemplate;
 pub mod params;
 pub mod render;
 pub mod template;

@@ -3,9 +3,10 @@
 use std::collections::BTreeSet;
 
 use capstan_types::{Application, ApplicationSet};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use crate::generate::GenerateError;
+use crate::gotemplate::{GoOptions, render_go};
 use crate::params::Params;
 use crate::template::render_value;
 
@@ -19,11 +20,38 @@ pub fn applications(
 ) -> Result<Vec<Application>, GenerateError> {
     let template = serde_json::to_value(&appset.spec.template)
         .map_err(|e| GenerateError::Invalid(format!("template: {e}")))?;
+    let go = if appset.spec.go_template == Some(true) {
+        Some(
+            GoOptions::parse(&appset.spec.go_template_options)
+                .map_err(|e| GenerateError::Invalid(e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    if appset.spec.template_patch.is_some() && go.is_none() {
+        return Err(GenerateError::Invalid(
+            "templatePatch needs goTemplate: true".to_owned(),
+        ));
+    }
     let default_namespace = appset.metadata.namespace.clone().unwrap_or_default();
     let mut names = BTreeSet::new();
     let mut out = Vec::with_capacity(params.len());
     for p in params {
-        let rendered = render_value(&template, p);
+        let mut rendered = match go {
+            None => render_value(&template, p),
+            Some(options) => render_value_go(&template, &Value::Object(p.clone()), options)?,
+        };
+        if let (Some(patch), Some(options)) = (&appset.spec.template_patch, go) {
+            let text = render_go(patch, &Value::Object(p.clone()), options)
+                .map_err(|e| GenerateError::Invalid(format!("templatePatch: {e}")))?;
+            let patch: Value = serde_yaml_ng::from_str(&text).map_err(|e| {
+                GenerateError::Invalid(format!("templatePatch: not YAML once rendered: {e}"))
+            })?;
+            // A patch that renders to nothing (all inside a false `if`) changes nothing.
+            if !patch.is_null() {
+                merge_patch(&mut rendered, &patch);
+            }
+        }
         let meta = &rendered["metadata"];
         let name = meta["name"].as_str().unwrap_or_default().to_owned();
         check_name(&name)?;
@@ -55,6 +83,50 @@ pub fn applications(
         })?);
     }
     Ok(out)
+}
+
+/// Renders every string (and map key) of `value` as a Go template over `data`.
+fn render_value_go(
+    value: &Value,
+    data: &Value,
+    options: GoOptions,
+) -> Result<Value, GenerateError> {
+    let render = |text: &str| {
+        // The engine's messages start with Go's "template: ".
+        render_go(text, data, options).map_err(|e| GenerateError::Invalid(e.to_string()))
+    };
+    Ok(match value {
+        Value::String(s) => Value::String(render(s)?),
+        Value::Array(list) => Value::Array(
+            list.iter()
+                .map(|v| render_value_go(v, data, options))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (k, v) in map {
+                out.insert(render(k)?, render_value_go(v, data, options)?);
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    })
+}
+
+/// RFC 7386 JSON merge patch: objects merge, `null` removes, everything else replaces.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
 }
 
 /// A Kubernetes object name (DNS-1123 subdomain).

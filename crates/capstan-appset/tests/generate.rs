@@ -3,9 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use capstan_appset::{
-    ClusterInfo, GenerateError, GitFile, Params, Sources, applications, generate, needs,
-};
+use capstan_appset::{ClusterInfo, GitFile, Params, Sources, applications, generate, needs};
 use capstan_types::ApplicationSet;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -319,9 +317,98 @@ fn bad_generators_are_reported() {
     }
     let mut go = spec_of("  - list: {elements: [{a: b}]}\n");
     go.spec.go_template = Some(true);
-    assert_eq!(
-        generate(&go.spec, &sources()).unwrap_err(),
-        GenerateError::Unsupported("goTemplate")
+    go.spec.go_template_options = vec!["missingkey=zero-ish".into()];
+    let err = generate(&go.spec, &sources()).unwrap_err().to_string();
+    assert!(err.contains("missingkey=zero-ish"), "{err}");
+}
+
+fn go_appset(generators: &str, name: &str, extra: &str) -> ApplicationSet {
+    appset(&format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata:\n  name: t\n  namespace: argocd\nspec:\n  goTemplate: true\n{extra}  generators:\n{generators}\n  template:\n    metadata:\n      name: '{name}'\n    spec:\n      project: default\n      source:\n        repoURL: https://git.example.com/x.git\n        path: apps\n      destination:\n        server: https://kubernetes.default.svc\n        namespace: '{name}'\n"
+    ))
+}
+
+#[test]
+fn go_templates_see_nested_parameters() {
+    let cases: Vec<(&str, &str, &str, Vec<&str>)> = vec![
+        (
+            "list elements with nested values",
+            "  - list:\n      elements:\n      - {service: users-api, env: {name: dev, tier: 1}}\n      - {service: orders-api, env: {name: prod, tier: 3}}\n",
+            "{{ .service }}-{{ .env.name }}-t{{ .env.tier }}",
+            vec!["users-api-dev-t1", "orders-api-prod-t3"],
+        ),
+        (
+            "cluster labels through index",
+            "  - clusters:\n      selector:\n        matchLabels: {env: dev}\n",
+            "{{ .nameNormalized }}-{{ index .metadata.labels \"env\" }}",
+            vec!["aks-dev-dev"],
+        ),
+        (
+            "git directory path object and pipelines",
+            "  - git:\n      repoURL: https://git.example.com/k8s-manifests.git\n      revision: main\n      directories:\n      - path: overlays/dev/*\n",
+            "{{ .path.basename | lower }}-{{ index .path.segments 1 }}",
+            vec!["users-api-dev", "orders-api-dev"],
+        ),
+        (
+            "conditionals",
+            "  - list:\n      elements:\n      - {env: dev}\n      - {env: prod}\n",
+            "{{ if eq .env \"prod\" }}live{{ else }}{{ .env }}{{ end }}",
+            vec!["dev", "live"],
+        ),
+    ];
+    for (what, generators, name, want) in cases {
+        let set = go_appset(generators, name, "");
+        let params = generate(&set.spec, &sources()).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let apps = applications(&set, &params).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let names: Vec<String> = apps
+            .iter()
+            .map(|a| a.metadata.name.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(names, want, "{what}");
+    }
+}
+
+#[test]
+fn missingkey_error_reports_the_key_and_generates_nothing() {
+    let generators = "  - list:\n      elements:\n      - {env: dev}\n";
+    // Default options: a missing key renders as Go's "<no value>", an invalid name.
+    let lenient = go_appset(generators, "{{ .service }}-{{ .env }}", "");
+    let params = generate(&lenient.spec, &sources()).unwrap();
+    let err = applications(&lenient, &params).unwrap_err().to_string();
+    assert!(err.contains("<no value>-dev"), "{err}");
+    let strict = go_appset(
+        generators,
+        "{{ .service }}-{{ .env }}",
+        "  goTemplateOptions: [\"missingkey=error\"]\n",
+    );
+    let params = generate(&strict.spec, &sources()).unwrap();
+    let err = applications(&strict, &params).unwrap_err().to_string();
+    assert!(
+        err.contains("map has no entry for key \"service\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn template_patch_merges_rendered_fields() {
+    let set = go_appset(
+        "  - list:\n      elements:\n      - {env: dev}\n      - {env: prod}\n",
+        "app-{{ .env }}",
+        "  templatePatch: |\n    {{- if eq .env \"dev\" }}\n    spec:\n      syncPolicy:\n        automated:\n          prune: true\n    {{- end }}\n",
+    );
+    let params = generate(&set.spec, &sources()).unwrap();
+    let apps = applications(&set, &params).unwrap();
+    let dev = serde_json::to_value(&apps[0]).unwrap();
+    let prod = serde_json::to_value(&apps[1]).unwrap();
+    assert_eq!(dev["spec"]["syncPolicy"]["automated"]["prune"], true);
+    assert!(prod["spec"]["syncPolicy"].is_null(), "{prod}");
+    // Without goTemplate a templatePatch is refused.
+    let mut plain = set.clone();
+    plain.spec.go_template = None;
+    let err = applications(&plain, &params).unwrap_err().to_string();
+    assert!(
+        err.contains("templatePatch needs goTemplate: true"),
+        "{err}"
     );
 }
 
