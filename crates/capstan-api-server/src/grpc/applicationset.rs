@@ -141,10 +141,7 @@ impl ApplicationSetService for ApplicationSetApi {
             .unwrap_or_default();
         let (_, apps) = appsets::generate(&self.0, &who, &json).await?;
         Ok(Response::new(pb::ApplicationSetGenerateResponse {
-            applications: apps
-                .iter()
-                .map(kube_object)
-                .collect::<Result<_, _>>()?,
+            applications: apps.iter().map(kube_object).collect::<Result<_, _>>()?,
         }))
     }
 }
