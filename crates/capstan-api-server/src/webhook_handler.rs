@@ -1,7 +1,9 @@
 //! `POST /api/webhook`: a Git provider's push event refreshes exactly the Applications whose
 //! repository, revision and (with `argocd.argoproj.io/manifest-generate-paths`) paths it
 //! touches, so that a push to a monorepo does not refresh every app of it. The provider's
-//! shared secret or signature authenticates the call; no user token is involved.
+//! shared secret or signature authenticates the call; no user token is involved. ApplicationSets
+//! whose git generators read the pushed repository and branch are asked to regenerate
+//! (Argo CD's `argocd.argoproj.io/application-set-refresh` annotation).
 
 use std::sync::Arc;
 
@@ -10,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use capstan_types::Application;
+use capstan_types::{Application, ApplicationSet};
 use kube::ResourceExt;
 use serde_json::json;
 
@@ -43,6 +45,35 @@ pub fn apps_to_refresh<'a>(
             })
         })
         .map(|app| app.name_any())
+        .collect()
+}
+
+/// The annotation asking the ApplicationSet controller to regenerate now.
+pub const APPSET_REFRESH_ANNOTATION: &str = "argocd.argoproj.io/application-set-refresh";
+
+/// The ApplicationSets a push event should regenerate: those with a git generator on the
+/// pushed repository and revision (any path: a directory generator sees every directory).
+pub fn appsets_to_refresh<'a>(
+    event: &PushEvent,
+    appsets: impl IntoIterator<Item = &'a Arc<ApplicationSet>>,
+) -> Vec<String> {
+    appsets
+        .into_iter()
+        .filter(|set| {
+            capstan_appset::generate::needs(&set.spec)
+                .iter()
+                .any(|(repo_url, revision, _)| {
+                    webhook::source_matches(
+                        event,
+                        &AppSourceRef {
+                            repo_url,
+                            target_revision: revision,
+                            path: "",
+                        },
+                    )
+                })
+        })
+        .map(|set| set.name_any())
         .collect()
 }
 
@@ -98,6 +129,21 @@ pub async fn receive(
     for name in targets {
         if let Err(e) = apps::request_refresh(&state, &name, "normal").await {
             tracing::warn!("webhook refresh of {name}: {e}");
+        }
+    }
+    let sets: kube::Api<ApplicationSet> =
+        kube::Api::namespaced(state.client.clone(), &state.namespace);
+    for name in appsets_to_refresh(&event, state.appsets.list().iter()) {
+        let patch = json!({"metadata": {"annotations": {APPSET_REFRESH_ANNOTATION: "true"}}});
+        if let Err(e) = sets
+            .patch(
+                &name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await
+        {
+            tracing::warn!("webhook refresh of ApplicationSet {name}: {e}");
         }
     }
     StatusCode::OK.into_response()

@@ -27,6 +27,8 @@ pub const FIELD_MANAGER: &str = "capstan-applicationset-controller";
 /// How often git-based ApplicationSets are regenerated when they do not say
 /// (`requeueAfterSeconds`; Argo CD's default).
 pub const DEFAULT_REQUEUE: Duration = Duration::from_secs(180);
+/// Set by the api-server's webhook on a push to a repository a git generator reads.
+const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/application-set-refresh";
 /// The finalizer that makes deleting an Application delete its resources.
 const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 
@@ -108,6 +110,7 @@ async fn reconcile(appset: Arc<ApplicationSet>, ctx: Arc<Ctx>) -> Result<Action,
         }
     };
     let result = apply(&ctx, &appset, &desired).await;
+    take_refresh_annotation(&ctx, &appset).await?;
     write_status(
         &ctx,
         &appset,
@@ -257,6 +260,21 @@ async fn apply(ctx: &Ctx, appset: &ApplicationSet, desired: &[Application]) -> R
             }
         }
     }
+    Ok(())
+}
+
+/// The webhook's request to regenerate now, answered: taken off (this reconcile regenerated).
+async fn take_refresh_annotation(ctx: &Ctx, appset: &ApplicationSet) -> Result<(), Error> {
+    if !appset.annotations().contains_key(REFRESH_ANNOTATION) {
+        return Ok(());
+    }
+    let api: Api<ApplicationSet> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    api.patch(
+        &appset.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {REFRESH_ANNOTATION: null}}})),
+    )
+    .await?;
     Ok(())
 }
 
