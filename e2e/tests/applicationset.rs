@@ -467,3 +467,78 @@ spec:
     .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ignored_differences_survive_regeneration() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        no_controller: false,
+        ..Default::default()
+    })
+    .await?;
+    let ns = stack.control.name.clone();
+    let appset = format!(
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: pinned
+  namespace: {ns}
+spec:
+  ignoreApplicationDifferences:
+  - name: pinned-a
+    jsonPointers: [/spec/source/targetRevision]
+  generators:
+  - list:
+      elements:
+      - name: a
+      - name: b
+  template:
+    metadata:
+      name: 'pinned-{{{{name}}}}'
+    spec:
+      project: default
+      source:
+        repoURL: https://git.example.com/x.git
+        path: apps
+        targetRevision: main
+      destination:
+        server: https://kubernetes.default.svc
+        namespace: 'pinned-{{{{name}}}}'
+"#
+    );
+    apply(&stack, &appset)?;
+    eventually(Duration::from_secs(60), "two apps", || async {
+        Ok((owned(&stack, "pinned").await?.len() == 2).then_some(()))
+    })
+    .await?;
+    for app in ["pinned-a", "pinned-b"] {
+        stack.kubectl(&[
+            "-n",
+            &ns,
+            "patch",
+            "application",
+            app,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"source":{"targetRevision":"hotfix"}}}"#,
+        ])?;
+    }
+    // Any change of the ApplicationSet regenerates.
+    stack.kubectl(&["-n", &ns, "annotate", "applicationset", "pinned", "poke=1"])?;
+    let revision = |apps: &BTreeMap<String, Application>, name: &str| {
+        apps.get(name)
+            .and_then(|a| a.spec.source.as_ref())
+            .map(|s| s.target_revision.clone())
+            .unwrap_or_default()
+    };
+    let apps = eventually(Duration::from_secs(30), "pinned-b reverted", || async {
+        let apps = owned(&stack, "pinned").await?;
+        Ok((revision(&apps, "pinned-b") == "main").then_some(apps))
+    })
+    .await?;
+    assert_eq!(
+        revision(&apps, "pinned-a"),
+        "hotfix",
+        "the ignored field keeps its live value"
+    );
+    Ok(())
+}

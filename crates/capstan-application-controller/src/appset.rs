@@ -240,6 +240,17 @@ async fn apply(ctx: &Ctx, appset: &ApplicationSet, desired: &[Application]) -> R
             continue;
         }
         let mut body = serde_json::to_value(app).map_err(|e| e.to_string())?;
+        if let Some(current) = existing.get(&name) {
+            let live = serde_json::to_value(current).map_err(|e| e.to_string())?;
+            capstan_appset::keep_live_fields(
+                &mut body,
+                &live,
+                &name,
+                &appset.spec.ignore_application_differences,
+                appset.spec.preserved_fields.as_ref(),
+            )
+            .map_err(|e| e.to_string())?;
+        }
         body["metadata"]["ownerReferences"] = json!([owner]);
         apps.patch(&name, &params, &Patch::Apply(&body))
             .await

@@ -18,11 +18,13 @@
 
 pub mod generate;
 pub mod gotemplate;
+pub mod keep;
 pub mod params;
 pub mod render;
 pub mod template;
 
 pub use generate::{ClusterInfo, GenerateError, GitFile, Sources, generate, needs};
+pub use keep::keep_live_fields;
 pub use params::Params;
 pub use render::applications;
 pub use template::render_fasttemplate;
