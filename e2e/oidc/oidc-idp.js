@@ -97,10 +97,16 @@ async function loadProvider() {
   return (await import(pathToFileURL(file).href)).default;
 }
 
+// OIDC_TRACE_START=1: timestamped start-up steps on stderr, to see where a slow start waits.
+const trace = (step) => { if (env.OIDC_TRACE_START === '1') console.error(`oidc-idp start: ${new Date().toISOString()} ${step}`); };
+
 async function start() {
+  trace('loading oidc-provider');
   const Provider = await loadProvider();
+  trace('loaded; generating the signing key');
   // Ephemeral RS256 signing key (Azure signs ID tokens with RS256).
   const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  trace('key generated; configuring the provider');
   const jwk = { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
 
   const provider = new Provider(ISSUER, {
@@ -201,7 +207,9 @@ async function start() {
       res.end(`error: ${err.message}`);
     }
   });
+  trace(`listening on ${BIND}:${PORT}`);
   await new Promise((ok, fail) => { server.once('error', fail); server.listen(PORT, BIND, () => { server.off('error', fail); ok(); }); });
+  trace('listening');
   return server;
 }
 
