@@ -36,6 +36,23 @@ async fn owned(stack: &Stack, appset: &str) -> anyhow::Result<BTreeMap<String, A
         .collect())
 }
 
+/// Waits until ApplicationSet `appset` owns exactly `n` Applications; returns them.
+async fn wait_owned(
+    stack: &Stack,
+    appset: &str,
+    n: usize,
+) -> anyhow::Result<BTreeMap<String, Application>> {
+    eventually(
+        Duration::from_secs(60),
+        &format!("{n} Applications of {appset}"),
+        || async {
+            let apps = owned(stack, appset).await?;
+            Ok((apps.len() == n).then_some(apps))
+        },
+    )
+    .await
+}
+
 async fn condition(
     stack: &Stack,
     appset: &str,
@@ -99,11 +116,7 @@ async fn the_example_appset_generates_the_nine_apps_and_they_sync() -> anyhow::R
     assert_eq!(names.len(), 9, "{names:?}");
     assert_eq!(names[0], format!("{prefix}-orders-api-dev"));
     apply(&stack, &appset)?;
-    let apps = eventually(Duration::from_secs(60), "nine generated apps", || async {
-        let apps = owned(&stack, "microservices").await?;
-        Ok((apps.len() == 9).then_some(apps))
-    })
-    .await?;
+    let apps = wait_owned(&stack, "microservices", 9).await?;
     let users_dev = &apps[&format!("{prefix}-users-api-dev")];
     let users_dev = serde_json::to_value(users_dev)?;
     assert_eq!(
@@ -166,21 +179,7 @@ spec:
         url = seed.url,
     );
     apply(&stack, &appset)?;
-    let count = |n: usize| {
-        let stack = &stack;
-        async move {
-            eventually(
-                Duration::from_secs(60),
-                &format!("{n} generated apps"),
-                || async {
-                    let apps = owned(stack, "overlays").await?;
-                    Ok((apps.len() == n).then_some(apps))
-                },
-            )
-            .await
-        }
-    };
-    let apps = count(6).await?;
+    let apps = wait_owned(&stack, "overlays", 6).await?;
     assert!(
         apps.contains_key(&format!("{prefix}-users-api-staging")),
         "{:?}",
@@ -201,7 +200,7 @@ spec:
         &[("overlays/dev/catalog-api/kustomization.yaml", kustomization)],
         "catalog",
     )?;
-    let apps = count(7).await?;
+    let apps = wait_owned(&stack, "overlays", 7).await?;
     assert!(apps.contains_key(&format!("{prefix}-catalog-api-dev")));
 
     // A removed one deletes it.
@@ -210,7 +209,7 @@ spec:
         &["overlays/staging/orders-api"],
         "drop orders staging",
     )?;
-    let apps = count(6).await?;
+    let apps = wait_owned(&stack, "overlays", 6).await?;
     assert!(!apps.contains_key(&format!("{prefix}-orders-api-staging")));
 
     // Under create-update, a removed directory leaves its app alone.
@@ -363,10 +362,7 @@ spec:
 
     // Fixed, it generates both.
     apply(&stack, &appset.replace("{{ .service }}-", "svc-"))?;
-    eventually(Duration::from_secs(60), "two apps", || async {
-        Ok((owned(&stack, "strict").await?.len() == 2).then_some(()))
-    })
-    .await?;
+    wait_owned(&stack, "strict", 2).await?;
     Ok(())
 }
 
@@ -407,10 +403,7 @@ spec:
         url = seed.url,
     );
     apply(&stack, &appset)?;
-    eventually(Duration::from_secs(60), "three apps", || async {
-        Ok((owned(&stack, "dev").await?.len() == 3).then_some(()))
-    })
-    .await?;
+    wait_owned(&stack, "dev", 3).await?;
     let kustomization = seed
         .file("overlays/dev/users-api/kustomization.yaml")
         .expect("overlay");
@@ -506,10 +499,7 @@ spec:
 "#
     );
     apply(&stack, &appset)?;
-    eventually(Duration::from_secs(60), "two apps", || async {
-        Ok((owned(&stack, "pinned").await?.len() == 2).then_some(()))
-    })
-    .await?;
+    wait_owned(&stack, "pinned", 2).await?;
     for app in ["pinned-a", "pinned-b"] {
         stack.kubectl(&[
             "-n",

@@ -43,8 +43,6 @@ pub struct Settings {
     pub cm: ArgoCdSettings,
     /// Parsed `argocd-rbac-cm`.
     pub rbac: RbacSettings,
-    /// `scopes` of `argocd-rbac-cm`: the claims whose values are groups.
-    pub scopes: Vec<String>,
     /// `argocd-secret`'s data.
     pub secret: BTreeMap<String, Vec<u8>>,
     /// The OIDC provider, when `oidc.config` is set and its secret reference resolves.
@@ -84,7 +82,6 @@ impl Settings {
         } = Common::build(raw, previous.map(|p| (&p.cm, &p.rbac, p.keys.as_ref())));
         // Errors of the common objects are logged already; the rest from here.
         let common_errors = errors.len();
-        let scopes = rbac.scopes.clone();
         let session_duration = match cm.raw.get(SESSION_DURATION_KEY) {
             None => DEFAULT_SESSION_DURATION,
             Some(text) => match capstan_types::settings::parse_go_duration(text) {
@@ -120,7 +117,6 @@ impl Settings {
             verifier: keys.as_ref().map(KeySet::verifier),
             cm,
             rbac,
-            scopes,
             secret: raw.secret.clone(),
             oidc,
             session_duration,

@@ -359,7 +359,7 @@ pub async fn session_from_claims(
         .filter(|s| !s.is_empty())
         .ok_or_else(|| LoginError::IdToken("the ID token has no subject".to_owned()))?;
     let mut groups =
-        capstan_authz::groups_from_claims(&Value::Object(claims.clone()), &settings.scopes);
+        capstan_authz::groups_from_claims(&Value::Object(claims.clone()), &settings.rbac.scopes);
     for g in gw.oidc.groups(oidc_settings, claims, access_token).await? {
         if !groups.contains(&g) {
             groups.push(g);
