@@ -141,8 +141,7 @@ fn policy(appset: &ApplicationSet) -> ApplicationsSyncPolicy {
 
 /// The shortest `requeueAfterSeconds` of its git generators, else [`DEFAULT_REQUEUE`].
 fn requeue_after(appset: &ApplicationSet) -> Duration {
-    let text = serde_json::to_string(&appset.spec.generators).unwrap_or_default();
-    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let value = serde_json::to_value(&appset.spec.generators).unwrap_or_default();
     let mut shortest: Option<i64> = None;
     fn walk(v: &serde_json::Value, shortest: &mut Option<i64>) {
         match v {
