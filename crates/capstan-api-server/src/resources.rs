@@ -41,19 +41,93 @@ pub async fn resource_tree(
     tree_of(state, &app).await
 }
 
-/// The published tree of `app`.
+/// The published tree of `app`, in Argo CD's `ResourceTree` JSON ([`argo_tree`]); every path
+/// that serves a tree (REST, gRPC, the watch stream) reads it here.
 pub async fn tree_of(state: &ApiState, app: &Application) -> ApiResult<Value> {
     let key = state.cache.key(
         capstan_cache::kinds::RESOURCE_TREE,
         &(state.namespace.as_str(), app.name_any().as_str()),
     );
     match state.cache.get::<Value>(&key).await {
-        Some(tree) => Ok(tree),
+        Some(tree) => Ok(argo_tree(tree)),
         None if !state.cache.is_available() => Err(ApiError::Unavailable(
             "the resource tree cache (Redis) is unavailable; retry shortly".to_owned(),
         )),
         None => Ok(json!({ "nodes": [] })),
     }
+}
+
+/// Argo CD's `ResourceTree` JSON from the controller's compact one: each node's `parentUids`
+/// become `parentRefs` (`{group, kind, namespace, name, uid}` of the parent, found among the
+/// tree's nodes; a uid the tree does not hold is dropped) and `health` + `healthMessage` become
+/// `health: {status, message}`. Everything else (`images`, `info`, `createdAt`, ...) is kept, and
+/// a tree already in Argo CD's shape comes back unchanged.
+pub fn argo_tree(mut tree: Value) -> Value {
+    const LISTS: [&str; 2] = ["nodes", "orphanedNodes"];
+    let text = |node: &Value, key: &str| node[key].as_str().unwrap_or_default().to_owned();
+    let mut refs = std::collections::HashMap::new();
+    for list in LISTS {
+        for node in tree[list].as_array().into_iter().flatten() {
+            let uid = text(node, "uid");
+            if uid.is_empty() {
+                continue;
+            }
+            let mut reference = serde_json::Map::new();
+            for key in ["group", "kind", "namespace", "name"] {
+                let value = text(node, key);
+                // Argo CD's ResourceRef omits empty fields (core group, cluster scope).
+                if !value.is_empty() || key == "kind" || key == "name" {
+                    reference.insert(key.to_owned(), Value::String(value));
+                }
+            }
+            reference.insert("uid".to_owned(), Value::String(uid.clone()));
+            refs.insert(uid, Value::Object(reference));
+        }
+    }
+    for list in LISTS {
+        let Some(nodes) = tree.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for node in nodes.iter_mut().filter_map(Value::as_object_mut) {
+            if let Some(uids) = node.remove("parentUids")
+                && !node.contains_key("parentRefs")
+            {
+                let parents: Vec<Value> = uids
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|uid| refs.get(uid.as_str()?).cloned())
+                    .collect();
+                if !parents.is_empty() {
+                    node.insert("parentRefs".to_owned(), Value::Array(parents));
+                }
+            }
+            let message = node
+                .remove("healthMessage")
+                .and_then(|m| m.as_str().map(str::to_owned))
+                .filter(|m| !m.is_empty());
+            match node.get_mut("health") {
+                Some(Value::String(status)) => {
+                    let mut health = serde_json::Map::new();
+                    health.insert("status".to_owned(), Value::String(std::mem::take(status)));
+                    if let Some(message) = message {
+                        health.insert("message".to_owned(), Value::String(message));
+                    }
+                    node.insert("health".to_owned(), Value::Object(health));
+                }
+                Some(Value::Object(health)) => {
+                    if let Some(message) = message {
+                        health.entry("message").or_insert(Value::String(message));
+                    }
+                }
+                Some(Value::Null) => {
+                    node.remove("health");
+                }
+                _ => {}
+            }
+        }
+    }
+    tree
 }
 
 /// The Application's managed resources with their diffs.
@@ -343,4 +417,113 @@ pub async fn sync_windows(
         .map(|d| d.is_allowed())
         .unwrap_or(false);
     Ok((active, all, can_sync))
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+    use serde_json::{Value, json};
+
+    use super::argo_tree;
+
+    #[test]
+    fn trees_take_argo_cds_shape() {
+        let argo_deployment = json!({
+            "group": "apps", "version": "v1", "kind": "Deployment", "namespace": "web",
+            "name": "web", "uid": "d1", "resourceVersion": "7",
+            "health": {"status": "Healthy"}, "images": ["nginx:1"],
+            "createdAt": "2024-01-01T00:00:00Z"
+        });
+        let argo_rs = json!({
+            "group": "apps", "version": "v1", "kind": "ReplicaSet", "namespace": "web",
+            "name": "web-1", "uid": "r1", "resourceVersion": "8",
+            "parentRefs": [{"group": "apps", "kind": "Deployment", "namespace": "web",
+                            "name": "web", "uid": "d1"}],
+            "health": {"status": "Progressing", "message": "1 of 2 ready"}
+        });
+        let argo_pod = json!({
+            "group": "", "version": "v1", "kind": "Pod", "namespace": "web", "name": "web-1-x",
+            "uid": "p1", "resourceVersion": "9",
+            "parentRefs": [{"kind": "ReplicaSet", "name": "web-1", "uid": "r1",
+                            "group": "apps", "namespace": "web"}],
+            "health": {"status": "Healthy"},
+            "info": [{"name": "Status Reason", "value": "Running"}]
+        });
+        let cases: Vec<(&str, Value, Value)> = vec![
+            ("empty", json!({"nodes": []}), json!({"nodes": []})),
+            (
+                "the controller's shape",
+                json!({"nodes": [
+                    {"group": "apps", "version": "v1", "kind": "Deployment", "namespace": "web",
+                     "name": "web", "uid": "d1", "resourceVersion": "7", "parentUids": [],
+                     "health": "Healthy", "images": ["nginx:1"],
+                     "createdAt": "2024-01-01T00:00:00Z"},
+                    {"group": "apps", "version": "v1", "kind": "ReplicaSet", "namespace": "web",
+                     "name": "web-1", "uid": "r1", "resourceVersion": "8", "parentUids": ["d1"],
+                     "health": "Progressing", "healthMessage": "1 of 2 ready"},
+                    {"group": "", "version": "v1", "kind": "Pod", "namespace": "web",
+                     "name": "web-1-x", "uid": "p1", "resourceVersion": "9",
+                     "parentUids": ["r1"], "health": "Healthy", "healthMessage": "",
+                     "info": [{"name": "Status Reason", "value": "Running"}]},
+                ]}),
+                json!({"nodes": [argo_deployment, argo_rs, argo_pod]}),
+            ),
+            (
+                "already Argo CD's shape",
+                json!({"nodes": [argo_deployment, argo_rs, argo_pod]}),
+                json!({"nodes": [argo_deployment, argo_rs, argo_pod]}),
+            ),
+            (
+                "a parent outside the tree is dropped",
+                json!({"nodes": [
+                    {"kind": "Pod", "name": "a", "uid": "p1", "parentUids": ["gone", "r1"]},
+                    {"kind": "ReplicaSet", "name": "rs", "uid": "r1", "parentUids": ["gone"]},
+                ]}),
+                json!({"nodes": [
+                    {"kind": "Pod", "name": "a", "uid": "p1",
+                     "parentRefs": [{"kind": "ReplicaSet", "name": "rs", "uid": "r1"}]},
+                    {"kind": "ReplicaSet", "name": "rs", "uid": "r1"},
+                ]}),
+            ),
+            (
+                "a cluster-scoped core parent keeps only what it has",
+                json!({"nodes": [
+                    {"group": "", "kind": "Namespace", "namespace": "", "name": "ns", "uid": "n1"},
+                    {"kind": "ConfigMap", "namespace": "ns", "name": "c", "uid": "c1",
+                     "parentUids": ["n1"]},
+                ]}),
+                json!({"nodes": [
+                    {"group": "", "kind": "Namespace", "namespace": "", "name": "ns", "uid": "n1"},
+                    {"kind": "ConfigMap", "namespace": "ns", "name": "c", "uid": "c1",
+                     "parentRefs": [{"kind": "Namespace", "name": "ns", "uid": "n1"}]},
+                ]}),
+            ),
+            (
+                "orphaned nodes and nodes without health",
+                json!({"nodes": [], "orphanedNodes": [
+                    {"kind": "ConfigMap", "name": "old", "uid": "o1", "parentUids": []},
+                    {"kind": "Secret", "name": "s", "uid": "o2", "health": null,
+                     "healthMessage": "ignored"},
+                ]}),
+                json!({"nodes": [], "orphanedNodes": [
+                    {"kind": "ConfigMap", "name": "old", "uid": "o1"},
+                    {"kind": "Secret", "name": "s", "uid": "o2"},
+                ]}),
+            ),
+            (
+                "Argo CD's health with a stray message keeps its own",
+                json!({"nodes": [{"kind": "Pod", "name": "p", "uid": "p",
+                    "health": {"status": "Degraded", "message": "own"},
+                    "healthMessage": "stray"}]}),
+                json!({"nodes": [{"kind": "Pod", "name": "p", "uid": "p",
+                    "health": {"status": "Degraded", "message": "own"}}]}),
+            ),
+        ];
+        for (name, input, want) in cases {
+            let got = argo_tree(input);
+            assert_eq!(got, want, "{name}");
+            // Idempotent: converting again changes nothing.
+            assert_eq!(argo_tree(got.clone()), got, "{name}, converted twice");
+        }
+    }
 }

@@ -5,7 +5,9 @@
 //! Reconcile = desired manifests over gRPC → live objects from a watch-backed cache per
 //! destination cluster ([`live`], [`clusters`]) → diff (`capstan-diff`) → health
 //! (`capstan-health`) → one step of the requested sync operation, or a request for one
-//! (automated sync) ([`operation`]) → status, written only when it changed ([`reconcile`]).
+//! (automated sync) ([`operation`]) → status, written only when it changed ([`reconcile`]),
+//! with Argo CD's Kubernetes Events on the Application for operations and status changes
+//! ([`events`]).
 //! Triggers: changes of the Application, its AppProject, cluster Secrets and `argocd-cm`,
 //! changes of any live object it tracks, the `argocd.argoproj.io/refresh` annotation (`hard`
 //! bypasses the manifest cache), and the periodic `timeout.reconciliation` (+ jitter).
@@ -19,6 +21,7 @@
 
 pub mod appset;
 pub mod clusters;
+pub mod events;
 pub mod live;
 pub mod metrics;
 pub mod operation;
@@ -174,6 +177,7 @@ pub async fn run(
         trees,
         last_hard_refresh: Default::default(),
         sync_timeout: config.sync_timeout,
+        events: events::AppEvents::new(client.clone()),
     });
     let apps: Api<Application> = Api::namespaced(client, &config.namespace);
     let queue = ctx.metrics.queue.clone();

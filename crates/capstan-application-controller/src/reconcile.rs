@@ -60,6 +60,8 @@ pub struct Context {
     pub last_hard_refresh: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// How long a sync step may wait for health or hooks.
     pub sync_timeout: Duration,
+    /// Kubernetes Events on the Applications (Argo CD's operation and status events).
+    pub events: crate::events::AppEvents,
 }
 
 impl Context {
@@ -614,6 +616,7 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
     let name_for_ops = app.name_any();
     let ops = if app.metadata.deletion_timestamp.is_some() {
         // Being deleted: cascade per the resources finalizer, then let it go.
+        ctx.events.forget(&app);
         return delete_resources(&app, &ctx).await;
     } else {
         Box::pin(process_operation(
@@ -651,6 +654,9 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
         ctx.metrics.k8s_request("patch", "Application", &written);
         written.map_err(|e| ReconcileError::WriteStatus(name.clone(), e))?;
         ctx.metrics.status_write();
+        // Only once the change is stored: a failed write is retried, and reports then.
+        ctx.events
+            .record(&app, crate::events::status_events(&old, &status));
     }
     let mut tree_pending = false;
     if let (Some(trees), Some((managed, orphans, live))) = (&ctx.trees, managed) {

@@ -56,6 +56,21 @@ pub struct ResourceNode {
     /// Container images (Pods and workloads).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub images: Vec<String>,
+    /// Argo CD's `info` entries (Pods: status reason, node, ready containers, restarts).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub info: Vec<InfoItem>,
+    /// `metadata.creationTimestamp`.
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub created_at: String,
+}
+
+/// One `info` entry of a node (Argo CD's `InfoItem`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InfoItem {
+    /// Label, e.g. `Status Reason`.
+    pub name: String,
+    /// Value, e.g. `Running`.
+    pub value: String,
 }
 
 /// An Application's resource tree.
@@ -240,5 +255,197 @@ fn node(
         health: health.as_ref().map(|(s, _)| s.clone()),
         health_message: health.map(|(_, m)| m).unwrap_or_default(),
         images,
+        info: if key.kind == "Pod" && key.group.is_empty() {
+            pod_info(obj)
+        } else {
+            Vec::new()
+        },
+        created_at: text(&obj["metadata"]["creationTimestamp"]),
+    }
+}
+
+/// Argo CD's Pod `info` (its `populatePodInfo`): the status reason kubectl shows (the phase,
+/// refined by the containers' waiting/terminated reasons), the node, ready/total containers and
+/// restarts — all read from the Pod the live cache already holds.
+pub fn pod_info(pod: &Value) -> Vec<InfoItem> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let status = &pod["status"];
+    let mut reason = text(&status["phase"]);
+    if let Some(r) = status["reason"].as_str().filter(|r| !r.is_empty()) {
+        reason = r.to_owned();
+    }
+    let total = pod["spec"]["containers"].as_array().map_or(0, Vec::len);
+    let mut ready = 0;
+    let mut restarts = 0;
+    let mut initializing = false;
+    let init_statuses = status["initContainerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let init_total = pod["spec"]["initContainers"]
+        .as_array()
+        .map_or(init_statuses.len(), Vec::len);
+    for (i, container) in init_statuses.iter().enumerate() {
+        restarts += container["restartCount"].as_i64().unwrap_or(0);
+        let state = &container["state"];
+        let terminated = &state["terminated"];
+        if terminated.is_object() && terminated["exitCode"].as_i64() == Some(0) {
+            continue;
+        }
+        if terminated.is_object() {
+            reason = match terminated["reason"].as_str().filter(|r| !r.is_empty()) {
+                Some(r) => format!("Init:{r}"),
+                None => match terminated["signal"].as_i64().filter(|s| *s != 0) {
+                    Some(signal) => format!("Init:Signal:{signal}"),
+                    None => format!(
+                        "Init:ExitCode:{}",
+                        terminated["exitCode"].as_i64().unwrap_or(0)
+                    ),
+                },
+            };
+        } else if let Some(r) = state["waiting"]["reason"]
+            .as_str()
+            .filter(|r| !r.is_empty() && *r != "PodInitializing")
+        {
+            reason = format!("Init:{r}");
+        } else {
+            reason = format!("Init:{i}/{init_total}");
+        }
+        initializing = true;
+        break;
+    }
+    if !initializing {
+        restarts = 0;
+        let mut running = false;
+        let statuses = status["containerStatuses"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for container in statuses.iter().rev() {
+            restarts += container["restartCount"].as_i64().unwrap_or(0);
+            let state = &container["state"];
+            let terminated = &state["terminated"];
+            if let Some(r) = state["waiting"]["reason"]
+                .as_str()
+                .filter(|r| !r.is_empty())
+            {
+                reason = r.to_owned();
+            } else if let Some(r) = terminated["reason"].as_str().filter(|r| !r.is_empty()) {
+                reason = r.to_owned();
+            } else if terminated.is_object() {
+                reason = match terminated["signal"].as_i64().filter(|s| *s != 0) {
+                    Some(signal) => format!("Signal:{signal}"),
+                    None => format!("ExitCode:{}", terminated["exitCode"].as_i64().unwrap_or(0)),
+                };
+            } else if container["ready"] == true && state["running"].is_object() {
+                running = true;
+                ready += 1;
+            }
+        }
+        if reason == "Completed" && running {
+            reason = "Running".into();
+        }
+    }
+    if pod["metadata"]["deletionTimestamp"].is_string() {
+        reason = if status["reason"] == "NodeLost" {
+            "Unknown".into()
+        } else {
+            "Terminating".into()
+        };
+    }
+    let item = |name: &str, value: String| InfoItem {
+        name: name.to_owned(),
+        value,
+    };
+    let mut info = Vec::new();
+    if !reason.is_empty() {
+        info.push(item("Status Reason", reason));
+    }
+    if let Some(node) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+        info.push(item("Node", node.to_owned()));
+    }
+    info.push(item("Containers", format!("{ready}/{total}")));
+    if restarts > 0 {
+        info.push(item("Restart Count", restarts.to_string()));
+    }
+    info
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+    use serde_json::json;
+
+    use super::pod_info;
+
+    fn rendered(pod: &serde_json::Value) -> Vec<(String, String)> {
+        pod_info(pod)
+            .into_iter()
+            .map(|i| (i.name, i.value))
+            .collect()
+    }
+
+    #[test]
+    fn pod_info_reads_like_kubectl() {
+        let running = json!({"ready": true, "restartCount": 0, "state": {"running": {}}});
+        let cases = [
+            (
+                "running and ready",
+                json!({"spec": {"nodeName": "n1", "containers": [{}, {}]},
+                       "status": {"phase": "Running", "containerStatuses": [
+                           running,
+                           {"ready": true, "restartCount": 2, "state": {"running": {}}}]}}),
+                vec![
+                    ("Status Reason", "Running"),
+                    ("Node", "n1"),
+                    ("Containers", "2/2"),
+                    ("Restart Count", "2"),
+                ],
+            ),
+            (
+                "pending, not scheduled",
+                json!({"spec": {"containers": [{}]}, "status": {"phase": "Pending"}}),
+                vec![("Status Reason", "Pending"), ("Containers", "0/1")],
+            ),
+            (
+                "a waiting container names the reason",
+                json!({"spec": {"containers": [{}]}, "status": {"phase": "Running",
+                       "containerStatuses": [{"ready": false, "restartCount": 3,
+                           "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}),
+                vec![
+                    ("Status Reason", "CrashLoopBackOff"),
+                    ("Containers", "0/1"),
+                    ("Restart Count", "3"),
+                ],
+            ),
+            (
+                "terminated without a reason",
+                json!({"spec": {"containers": [{}]}, "status": {"phase": "Failed",
+                       "containerStatuses": [{"state": {"terminated": {"exitCode": 2}}}]}}),
+                vec![("Status Reason", "ExitCode:2"), ("Containers", "0/1")],
+            ),
+            (
+                "initializing",
+                json!({"spec": {"initContainers": [{}, {}], "containers": [{}]},
+                       "status": {"phase": "Pending", "initContainerStatuses": [
+                           {"state": {"terminated": {"exitCode": 0}}},
+                           {"state": {"running": {}}}]}}),
+                vec![("Status Reason", "Init:1/2"), ("Containers", "0/1")],
+            ),
+            (
+                "being deleted",
+                json!({"metadata": {"deletionTimestamp": "2024-01-01T00:00:00Z"},
+                       "spec": {"containers": [{}]},
+                       "status": {"phase": "Running", "containerStatuses": [running]}}),
+                vec![("Status Reason", "Terminating"), ("Containers", "1/1")],
+            ),
+        ];
+        for (name, pod, want) in cases {
+            let want: Vec<(String, String)> = want
+                .into_iter()
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect();
+            assert_eq!(rendered(&pod), want, "{name}");
+        }
     }
 }
