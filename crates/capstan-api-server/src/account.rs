@@ -54,9 +54,10 @@ pub fn user_info(principal: &Principal) -> UserInfo {
             iss: String::new(),
             groups: Vec::new(),
         },
+        // Argo CD's userinfo names an SSO user by e-mail, a local account by its name
         Some(claims) => UserInfo {
             logged_in: true,
-            username: principal.subject.clone(),
+            username: principal.username().to_owned(),
             iss: claims.iss.clone(),
             groups: principal.groups.clone(),
         },

@@ -36,11 +36,12 @@ impl Principal {
     }
 
     /// The name recorded in operations and audit events: the email when the token has one,
-    /// else the subject.
+    /// else the subject (a local account's name, as Argo CD records `admin`, not the
+    /// token's `admin:login`).
     pub fn username(&self) -> &str {
         match &self.claims {
             None => "anonymous",
-            Some(c) => c.email.as_deref().unwrap_or(&c.sub),
+            Some(c) => c.email.as_deref().unwrap_or(&self.subject),
         }
     }
 }
@@ -162,5 +163,50 @@ fn check_project_token(
         Err(ApiError::Unauthenticated(format!(
             "invalid token: the token of role {role:?} in project {project:?} no longer exists"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Principal;
+    use capstan_tokens::Claims;
+
+    #[test]
+    fn operations_record_the_account_or_the_email_not_the_token_subject() {
+        let principal = |sub: &str, subject: &str, email: Option<&str>| {
+            let mut claims = Claims::new_session(
+                sub,
+                Vec::new(),
+                1_700_000_000,
+                std::time::Duration::from_secs(3600),
+            );
+            claims.email = email.map(str::to_owned);
+            Principal {
+                subject: subject.to_owned(),
+                groups: Vec::new(),
+                claims: Some(claims),
+            }
+        };
+        let cases = [
+            (principal("admin:login", "admin", None), "admin"),
+            (principal("ci:apiKey", "ci", None), "ci"),
+            (
+                principal("00u-oid", "00u-oid", Some("alice@contoso.test")),
+                "alice@contoso.test",
+            ),
+            (
+                principal("proj:web:deployer", "proj:web:deployer", None),
+                "proj:web:deployer",
+            ),
+        ];
+        for (p, want) in cases {
+            assert_eq!(p.username(), want, "{p:?}");
+        }
+        let anonymous = Principal {
+            subject: String::new(),
+            groups: Vec::new(),
+            claims: None,
+        };
+        assert_eq!(anonymous.username(), "anonymous");
     }
 }

@@ -286,6 +286,43 @@ pub async fn create(
     if existing.is_some() {
         state.authorize(principal, "repositories", "update", &object)?;
     }
+    // As Argo CD does, a Git repository is stored only once it answers with these
+    // credentials: a typo in a URL or a token fails here, with the server's reason, instead of
+    // as every app's ComparisonError later.
+    if kind == Kind::Repository && input.type_ != "helm" {
+        let field = |k: &str| input.fields.get(k).cloned().unwrap_or_default();
+        let inline = [
+            "username",
+            "password",
+            "sshPrivateKey",
+            "tlsClientCertData",
+            "tlsClientCertKey",
+            "bearerToken",
+        ]
+        .iter()
+        .any(|k| !field(k).is_empty())
+        .then(|| repo::InlineCredentials {
+            username: field("username"),
+            password: field("password"),
+            ssh_private_key: field("sshPrivateKey"),
+            tls_client_cert_data: field("tlsClientCertData"),
+            tls_client_cert_key: field("tlsClientCertKey"),
+            insecure: input.insecure,
+            bearer_token: field("bearerToken"),
+            force_http_basic_auth: input.force_http_basic_auth,
+            proxy: field("proxy"),
+            no_proxy: field("noProxy"),
+            ..Default::default()
+        });
+        let state_of = test(state, &input.url, &input.project, inline).await;
+        if state_of.status != "Successful" {
+            return Err(ApiError::FailedPrecondition(format!(
+                "repository {} is not accessible: {}",
+                redact_url(&input.url),
+                state_of.message
+            )));
+        }
+    }
     let mut data: BTreeMap<String, ByteString> = BTreeMap::new();
     let mut put = |k: &str, v: &str| {
         if !v.is_empty() {
