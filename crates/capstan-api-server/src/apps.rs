@@ -139,6 +139,9 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Token for the next page; `None` on the last page.
     pub continue_token: Option<String>,
+    /// How many matching items follow this page (Kubernetes' `remainingItemCount`); `None`
+    /// when the list was not cut (no limit, or the last page) or was not counted.
+    pub remaining: Option<usize>,
 }
 
 /// Encodes the position after `name` as an opaque continue token.
@@ -162,7 +165,7 @@ pub fn decode_continue(token: &str) -> ApiResult<String> {
 }
 
 /// Lists the Applications the caller may read, in name order, one page at a time (`limit` 0:
-/// everything).
+/// everything), with the number of those after the page.
 pub fn list(
     state: &ApiState,
     principal: &Principal,
@@ -174,16 +177,17 @@ pub fn list(
         .filter(|t| !t.is_empty())
         .map(decode_continue)
         .transpose()?;
-    let (items, more) = state.apps.page(after.as_deref(), limit, |app| {
+    let (items, remaining) = state.apps.page_counted(after.as_deref(), limit, |app| {
         filter.matches(app) && state.can(principal, "applications", "get", &rbac_object(app))
     });
-    let continue_token = if more {
+    let continue_token = if remaining > 0 {
         items.last().map(|a| encode_continue(&a.name_any()))
     } else {
         None
     };
     Ok(Page {
         items,
+        remaining: continue_token.as_ref().map(|_| remaining),
         continue_token,
     })
 }
@@ -875,4 +879,109 @@ pub async fn terminate(
         "terminated running operation",
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use capstan_proto::repo::v1::repo_server_service_client::RepoServerServiceClient;
+    use capstan_types::Application;
+    use serde_json::json;
+
+    use super::{Filter, list};
+    use crate::auth::Principal;
+    use crate::state::ApiState;
+    use crate::store::Store;
+
+    /// A state whose Kubernetes API and repo-server are unreachable: lists are served from the
+    /// in-memory stores alone, and the settings are the defaults (`admin` is `role:admin`).
+    fn offline_state() -> ApiState {
+        let client = kube::Client::try_from(kube::Config::new(
+            "http://127.0.0.1:1".parse().expect("URL"),
+        ))
+        .expect("client");
+        let settings = crate::settings::watch_settings(&client, "argocd");
+        let repo_server = RepoServerServiceClient::new(
+            tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy(),
+        );
+        ApiState::new(
+            client,
+            "argocd".to_owned(),
+            Store::new(),
+            Store::new(),
+            Store::new(),
+            settings,
+            capstan_cache::Cache::disabled(),
+            repo_server,
+        )
+    }
+
+    fn app(name: &str, project: &str) -> Application {
+        serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": { "name": name, "namespace": "argocd" },
+            "spec": {
+                "project": project,
+                "source": { "repoURL": "https://git.example.com/r.git", "path": "." },
+                "destination": { "server": "https://kubernetes.default.svc", "namespace": "d" }
+            }
+        }))
+        .expect("an Application")
+    }
+
+    fn principal(subject: &str) -> Principal {
+        Principal {
+            subject: subject.to_owned(),
+            groups: Vec::new(),
+            claims: None,
+        }
+    }
+
+    fn names(items: &[Arc<Application>]) -> Vec<String> {
+        items
+            .iter()
+            .map(|a| a.metadata.name.clone().unwrap_or_default())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn pages_count_the_matching_items_after_them() {
+        let state = offline_state();
+        for i in 0..9 {
+            let project = if i % 3 == 0 { "other" } else { "team" };
+            state.apps.observe(app(&format!("app-{i}"), project));
+        }
+        let admin = principal("admin");
+        let team = Filter {
+            projects: vec!["team".to_owned()],
+            ..Filter::default()
+        };
+        // app-1, 2, 4, 5, 7, 8 match: pages of 4 are "1–4 of 6", then "5–6 of 6".
+        let first = list(&state, &admin, &team, 4, None).expect("first page");
+        assert_eq!(names(&first.items), ["app-1", "app-2", "app-4", "app-5"]);
+        assert_eq!(first.remaining, Some(2));
+        assert!(first.continue_token.is_some());
+        let second =
+            list(&state, &admin, &team, 4, first.continue_token.as_deref()).expect("second page");
+        assert_eq!(names(&second.items), ["app-7", "app-8"]);
+        assert_eq!((second.remaining, second.continue_token), (None, None));
+        // A page that ends exactly at the last match is not cut.
+        let exact = list(&state, &admin, &team, 6, None).expect("exact page");
+        assert_eq!(exact.items.len(), 6);
+        assert_eq!((exact.remaining, exact.continue_token), (None, None));
+        // No limit: everything, no count.
+        let all = list(&state, &admin, &Filter::default(), 0, None).expect("all");
+        assert_eq!((all.items.len(), all.remaining), (9, None));
+        let cut = list(&state, &admin, &Filter::default(), 2, None).expect("cut");
+        assert_eq!(cut.remaining, Some(7));
+        // Apps the caller may not read are not counted either.
+        let nobody =
+            list(&state, &principal("nobody"), &Filter::default(), 2, None).expect("nobody's page");
+        assert_eq!(
+            (nobody.items.len(), nobody.remaining, nobody.continue_token),
+            (0, None, None)
+        );
+    }
 }

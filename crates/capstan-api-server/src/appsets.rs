@@ -58,6 +58,7 @@ pub fn list(
     Ok(crate::apps::Page {
         items,
         continue_token,
+        remaining: None,
     })
 }
 

@@ -7,6 +7,9 @@
 //! Writes go to Kubernetes; syncs are `operation`s written on the Application, which the
 //! controller carries out.
 //!
+//! The web dashboard's files (`web/dist`) are served on the same port, after every API route
+//! ([`dashboard`]).
+//!
 //! **Architecture invariant:** never depends on the controller, repo-server or auth-gateway
 //! crates — it talks to them over gRPC and Redis only — and never holds a token or a
 //! repository credential longer than a request.
@@ -17,6 +20,7 @@ pub mod appsets;
 pub mod audit;
 pub mod auth;
 pub mod clusters;
+pub mod dashboard;
 pub mod error;
 pub mod grpc;
 pub mod metrics;
@@ -33,6 +37,7 @@ pub mod webhook;
 pub mod webhook_handler;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,6 +71,9 @@ pub struct ApiServerConfig {
     /// The auth-gateway's internal AuthService (`http://host:port`), for password login and
     /// local accounts' passwords and tokens.
     pub auth_gateway: Option<String>,
+    /// The web dashboard's build output (`web/dist`: `index.html`, `assets/`), served after the
+    /// API routes; `None`: the dashboard's paths answer a 404 saying how to build it.
+    pub static_assets: Option<PathBuf>,
 }
 
 /// A running API server's state (for tests and the binary).
@@ -78,8 +86,8 @@ pub struct Running {
 }
 
 /// The axum router serving gRPC and gRPC-web (on the gRPC service paths), REST and the webhook
-/// on one port.
-pub fn router(state: Arc<ApiState>) -> axum::Router {
+/// on one port, and the web dashboard's files from `static_assets` on every other path.
+pub fn router(state: Arc<ApiState>, static_assets: Option<PathBuf>) -> axum::Router {
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(capstan_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
@@ -118,7 +126,11 @@ pub fn router(state: Arc<ApiState>) -> axum::Router {
     // gRPC-web (HTTP/1.1, trailers in the body) on the same paths, for clients behind
     // proxies without HTTP/2 — argocd's `--grpc-web`.
     .layer(tonic_web::GrpcWebLayer::new());
-    rest::router(state).merge(grpc)
+    // The dashboard replaces tonic's fallback (a gRPC `Unimplemented` for every unknown path);
+    // it still answers that to gRPC calls of unknown services.
+    rest::router(state)
+        .merge(grpc)
+        .fallback_service(dashboard::router(static_assets))
 }
 
 /// Connects, starts the watches, waits for them and serves until `shutdown` resolves.
@@ -198,7 +210,7 @@ pub async fn start(
 
     let listener = capstan_runtime::bind(config.listen_addr).await?;
     let addr = listener.local_addr()?;
-    let app = router(state.clone())
+    let app = router(state.clone(), config.static_assets.clone())
         .layer(axum::middleware::from_fn(move |request, next| {
             metrics::record(metrics.clone(), request, next)
         }))
@@ -217,6 +229,12 @@ pub async fn start(
             tracing::error!("API server stopped: {e}");
         }
     });
-    tracing::info!("serving gRPC and REST on {addr}");
+    match &config.static_assets {
+        Some(dir) => tracing::info!(
+            "serving gRPC and REST on {addr}, the dashboard from {}",
+            dir.display()
+        ),
+        None => tracing::info!("serving gRPC and REST on {addr} (no dashboard: --static-assets)"),
+    }
     Ok(Running { state, addr })
 }

@@ -1,7 +1,8 @@
 //! `capstan-api-server`: the binary. Parses flags (each also read from a
 //! `CAPSTAN_API_SERVER_*` environment variable), connects to Kubernetes and Redis and serves the
-//! gRPC + REST API on one port and the admin endpoints (/metrics, /healthz, /readyz) on another
-//! until SIGTERM. All logic lives in the library.
+//! gRPC + REST API and the web dashboard's files (`--static-assets`) on one port and the admin
+//! endpoints (/metrics, /healthz, /readyz) on another until SIGTERM. All logic lives in the
+//! library.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,6 +44,10 @@ struct Args {
     /// and API tokens).
     #[arg(long, env = "CAPSTAN_API_SERVER_AUTH_GATEWAY")]
     auth_gateway: Option<String>,
+    /// The web dashboard's files (the build output of web/: `npm run build` writes web/dist),
+    /// served on the API's port after the API routes, like Argo CD's `--staticassets`.
+    #[arg(long, env = "CAPSTAN_API_SERVER_STATIC_ASSETS", value_name = "DIR")]
+    static_assets: Option<PathBuf>,
     /// Redis URL of the shared cache (resource trees, managed resources, revoked tokens).
     #[arg(long, env = "CAPSTAN_API_SERVER_REDIS_URL")]
     redis_url: Option<String>,
@@ -126,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
             repo_server: args.repo_server,
             listen_addr: args.listen_addr,
             auth_gateway: args.auth_gateway,
+            static_assets: args.static_assets,
         },
         client,
         cache,

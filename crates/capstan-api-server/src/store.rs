@@ -46,6 +46,8 @@ impl<K> Clone for Event<K> {
 
 struct Inner<K> {
     items: RwLock<BTreeMap<String, Arc<K>>>,
+    /// The highest resourceVersion seen (of a change or a deletion), 0 before any.
+    latest: std::sync::atomic::AtomicU64,
     events: broadcast::Sender<Event<K>>,
     ready: watch::Sender<bool>,
 }
@@ -85,6 +87,7 @@ where
         Self {
             inner: Arc::new(Inner {
                 items: RwLock::new(BTreeMap::new()),
+                latest: std::sync::atomic::AtomicU64::new(0),
                 events,
                 ready,
             }),
@@ -122,7 +125,10 @@ where
                     self.inner.ready.send_replace(true);
                 }
                 Ok(watcher::Event::Apply(obj)) => self.upsert(obj),
-                Ok(watcher::Event::Delete(obj)) => self.remove(&obj.name_any()),
+                Ok(watcher::Event::Delete(obj)) => {
+                    self.note_version(&obj);
+                    self.remove(&obj.name_any());
+                }
                 Err(e) => tracing::warn!("watch: {e}; retrying"),
             }
         }
@@ -132,7 +138,22 @@ where
         self.inner.items.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn note_version(&self, obj: &K) {
+        if let Some(rv) = obj.resource_version().and_then(|rv| rv.parse::<u64>().ok()) {
+            self.inner
+                .latest
+                .fetch_max(rv, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The newest resourceVersion this copy has seen (Kubernetes' versions are etcd revisions:
+    /// numbers that grow across the namespace). A watch from it misses no later change.
+    pub fn resource_version(&self) -> Option<u64> {
+        Some(self.inner.latest.load(std::sync::atomic::Ordering::Relaxed)).filter(|v| *v > 0)
+    }
+
     fn upsert(&self, obj: K) {
+        self.note_version(&obj);
         let name = obj.name_any();
         let obj = Arc::new(obj);
         let previous = self
@@ -221,6 +242,36 @@ where
             page.push(obj.clone());
         }
         (page, false)
+    }
+
+    /// Like [`page`](Self::page), and counts the accepted objects after the page: `(page,
+    /// remaining)`. Walks every object after `after` (with `keep` on each), where `page` stops
+    /// at the first one past the page.
+    pub fn page_counted(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        mut keep: impl FnMut(&K) -> bool,
+    ) -> (Vec<Arc<K>>, usize) {
+        use std::ops::Bound;
+        let items = self.read();
+        let start = match after {
+            Some(after) => Bound::Excluded(after.to_owned()),
+            None => Bound::Unbounded,
+        };
+        let mut page = Vec::new();
+        let mut remaining = 0;
+        for (_, obj) in items.range((start, Bound::Unbounded)) {
+            if !keep(obj) {
+                continue;
+            }
+            if limit != 0 && page.len() == limit {
+                remaining += 1;
+            } else {
+                page.push(obj.clone());
+            }
+        }
+        (page, remaining)
     }
 
     /// Every later change.

@@ -20,10 +20,16 @@ use crate::store::EventType;
 
 /// Application events for `principal` matching `filter`: first every current app as `Added`,
 /// then each change. A client that falls behind gets the current state again as `Modified`.
+///
+/// With `since` (the `resourceVersion` of a list the client holds), the first part only has
+/// the apps changed after that version: a client that listed a page watches on from there
+/// without receiving every app again. (Deletions between its list and its watch are not
+/// replayed; Kubernetes' own watch cache has the same window once its history is gone.)
 pub fn applications(
     state: Arc<ApiState>,
     principal: Principal,
     filter: Filter,
+    since: Option<u64>,
 ) -> impl Stream<Item = (EventType, Arc<Application>)> + Send + 'static {
     let (tx, rx) = mpsc::channel(256);
     let mut events = state.apps.subscribe();
@@ -40,7 +46,17 @@ pub fn applications(
                 .map(move |a| (kind, a))
                 .collect::<Vec<_>>()
         };
-        for event in snapshot(EventType::Added) {
+        let newer = |app: &Application| match since {
+            None => true,
+            Some(since) => app
+                .resource_version()
+                .and_then(|rv| rv.parse::<u64>().ok())
+                .is_none_or(|rv| rv > since),
+        };
+        for event in snapshot(EventType::Added)
+            .into_iter()
+            .filter(|(_, app)| newer(app))
+        {
             if tx.send(event).await.is_err() {
                 return;
             }

@@ -35,6 +35,9 @@ pub struct StackOptions {
     pub no_controller: bool,
     /// Also run the auth-gateway in front of the API server.
     pub gateway: bool,
+    /// The web dashboard's build output (`web/dist`) for the API server to serve
+    /// (`--static-assets`); none → the dashboard's paths answer 404.
+    pub static_assets: Option<PathBuf>,
 }
 
 /// A running auth-gateway.
@@ -252,6 +255,7 @@ impl Stack {
                 repo_server,
                 listen_addr: "127.0.0.1:0".parse()?,
                 auth_gateway: gateway_grpc.map(|a| format!("http://{a}")),
+                static_assets: options.static_assets.clone(),
             },
             client.clone(),
             cache.clone(),

@@ -140,6 +140,7 @@ impl ApplicationService for ApplicationApi {
         let who = principal(&self.0, &request).await?;
         let q = request.into_inner();
         let filter = filter_of(&q)?;
+        let version = self.0.apps.resource_version();
         let page = apps::list(
             &self.0,
             &who,
@@ -154,8 +155,9 @@ impl ApplicationService for ApplicationApi {
             .collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ApplicationList {
             metadata: Some(ListMeta {
+                resource_version: version.map(|v| v.to_string()).unwrap_or_default(),
                 r#continue: page.continue_token.unwrap_or_default(),
-                ..Default::default()
+                remaining_item_count: page.remaining.map(|r| r as i64),
             }),
             items,
         }))
@@ -186,7 +188,9 @@ impl ApplicationService for ApplicationApi {
         let who = principal(&self.0, &request).await?;
         let q = request.into_inner();
         let filter = filter_of(&q)?;
-        let stream = watch::applications(self.0.clone(), who, filter);
+        let since =
+            crate::rest::resource_version_of(Some(&q.resource_version)).map_err(Status::from)?;
+        let stream = watch::applications(self.0.clone(), who, filter, since);
         let stream = futures::StreamExt::map(stream, |(kind, app)| {
             Ok(pb::ApplicationWatchEvent {
                 r#type: watch_type(kind) as i32,
