@@ -4,11 +4,12 @@
 # k8s-manifests), Capstan's CRDs and settings, the repository Secret, the AppProject and the
 # App of Apps.
 #
-# Then it starts capstan-repo-server, capstan-application-controller, capstan-api-server and
-# capstan-auth-gateway (the front door), logs the `capstan` CLI in through the gateway as
-# admin with the generated initial password (argocd-initial-admin-secret, as the seed guide
-# reads it), applies the root Application and prints every app's sync and health as they
-# converge. The dashboard joins when it lands (see README.md).
+# Then it builds the web dashboard (web/ → web/dist), starts capstan-repo-server,
+# capstan-application-controller, capstan-api-server (serving the dashboard with
+# --static-assets web/dist) and capstan-auth-gateway (the front door), logs the `capstan` CLI
+# in through the gateway as admin with the generated initial password
+# (argocd-initial-admin-secret, as the seed guide reads it), applies the root Application and
+# prints every app's sync and health as they converge, and the dashboard's URL.
 #
 # Knobs: TESTENV_DIR (default <repo>/.testenv); `scripts/quickstart.sh down` stops everything.
 set -euo pipefail
@@ -112,6 +113,9 @@ stringData:
 YAML
 k apply -f "$WORK/argocd/projects/microservices.yaml" >/dev/null
 
+step "building the web dashboard (web/dist)"
+bash scripts/build-web.sh
+
 step "building and starting capstan-repo-server, capstan-application-controller, capstan-api-server and capstan-auth-gateway"
 cargo build --quiet -p capstan-repo-server -p capstan-application-controller -p capstan-api-server \
   -p capstan-auth-gateway -p capstan-cli
@@ -138,7 +142,7 @@ curl -fs "http://$CONTROLLER_ADMIN/readyz" >/dev/null || { tail -20 "$TESTENV_DI
 API=127.0.0.1:$(free_port); API_ADMIN=127.0.0.1:$(free_port)
 GW=127.0.0.1:$(free_port); GW_GRPC=127.0.0.1:$(free_port); GW_ADMIN=127.0.0.1:$(free_port)
 KUBECONFIG=$KUBECONFIG CAPSTAN_API_SERVER_NAMESPACE=argocd CAPSTAN_API_SERVER_REPO_SERVER=http://$REPO_GRPC \
-CAPSTAN_API_SERVER_AUTH_GATEWAY=http://$GW_GRPC \
+CAPSTAN_API_SERVER_AUTH_GATEWAY=http://$GW_GRPC CAPSTAN_API_SERVER_STATIC_ASSETS=$ROOT/web/dist \
 CAPSTAN_API_SERVER_LISTEN_ADDR=$API CAPSTAN_API_SERVER_METRICS_ADDR=$API_ADMIN \
 CAPSTAN_API_SERVER_REDIS_URL=$REDIS_URL CAPSTAN_API_SERVER_CACHE_KEY_FILE=$TESTENV_DIR/cache.key \
   setsid target/debug/capstan-api-server >"$TESTENV_DIR/capstan-api-server.log" 2>&1 </dev/null &
@@ -209,7 +213,11 @@ Running: control plane, Redis, $REPO_URL, capstan-repo-server (gRPC $REPO_GRPC),
 capstan-application-controller (metrics http://$CONTROLLER_ADMIN/metrics) and
 capstan-api-server (gRPC and REST on http://$API, metrics http://$API_ADMIN/metrics) behind
 capstan-auth-gateway (the front door: http://$GW, metrics http://$GW_ADMIN/metrics);
-state and logs in $TESTENV_DIR. The capstan CLI is logged in as admin (password: $ADMIN_PASSWORD):
+state and logs in $TESTENV_DIR.
+
+The dashboard: http://$GW  (user admin, password $ADMIN_PASSWORD)
+
+The capstan CLI is logged in as admin (password: $ADMIN_PASSWORD):
   export CAPSTAN_CONFIG=$CAPSTAN_CONFIG KUBECONFIG=$KUBECONFIG PATH=$ROOT/target/debug:\$PATH
   capstan app list                                        # sync and health
   capstan app sync users-api-prod                         # the manual sync of prod

