@@ -144,10 +144,49 @@ test('roll back from history to the first revision', async () => {
   await shot(admin, 'after-rollback');
 });
 
-test('settings pages: projects with roles and windows, repositories with their connection, clusters', async () => {
+test('events and a hard refresh on the app page', async () => {
+  await admin.goto(BASE + appPath);
+  await admin.locator('#events-button').click();
+  const events = admin.getByRole('dialog', { name: `Events of ${APP}` });
+  // the controller's and the api-server's events on the Application
+  await events.getByRole('cell', { name: 'OperationCompleted' }).first().waitFor();
+  await events.getByRole('cell', { name: 'ResourceUpdated' }).first().waitFor();
+  await admin.keyboard.press('Escape');
+  // the hard refresh asks the API (which sets Argo CD's refresh annotation) and the
+  // controller takes the annotation off once it compared again without its caches
+  const [resp] = await Promise.all([
+    admin.waitForResponse((r) => r.url().includes(`/api/v1/applications/${APP}?refresh=hard`)),
+    admin.locator('#hard-refresh-button').click(),
+  ]);
+  assert.equal(resp.status(), 200);
+  await eventually('the refresh handled', () => !appJson().metadata.annotations?.['argocd.argoproj.io/refresh'], 30_000);
+  await admin.locator('#hard-refresh-button:enabled').waitFor();
+  assert.equal(await admin.getByRole('alert').count(), 0, 'no error shown');
+});
+
+test('settings pages: projects with roles, tokens and windows, repositories with their connection, clusters', async () => {
   await admin.goto(`${BASE}/settings/projects/microservices`);
   await admin.getByRole('heading', { name: 'Sync windows' }).waitFor();
   await admin.locator('td.deny').first().waitFor();
+  // a role's tokens: create one (shown once), see it listed, delete it — the project records both
+  kubectl(['-n', env('CONTROL_NS'), 'patch', 'appproject', 'default', '--type=merge', '-p',
+    JSON.stringify({ spec: { roles: [{ name: 'ci', description: 'pipelines', policies: [`p, proj:default:ci, applications, sync, default/*, allow`] }] } })]);
+  await admin.goto(`${BASE}/settings/projects/default`);
+  await admin.getByRole('heading', { name: 'ci', exact: true }).waitFor();
+  await admin.getByLabel('Token ID').fill('pipeline-1');
+  await admin.getByLabel('Expires in').fill('24h');
+  await admin.getByRole('button', { name: 'Create token' }).click();
+  const token = await admin.getByRole('textbox', { name: 'New token' }).inputValue();
+  assert.equal(token.split('.').length, 3, 'a JWT');
+  await admin.getByRole('cell', { name: 'pipeline-1', exact: true }).waitFor();
+  const recorded = () => {
+    const p = JSON.parse(kubectl(['-n', env('CONTROL_NS'), 'get', 'appproject', 'default', '-o', 'json']));
+    return [...(p.status?.jwtTokensByRole?.ci?.items ?? []), ...(p.spec.roles?.[0]?.jwtTokens ?? [])].filter((t) => t.id === 'pipeline-1');
+  };
+  assert.ok(recorded().length > 0, 'the token is recorded on the project');
+  await admin.getByRole('button', { name: 'Delete token pipeline-1' }).click();
+  await admin.getByRole('cell', { name: 'pipeline-1', exact: true }).waitFor({ state: 'detached' });
+  await eventually('the token removed from the project', () => recorded().length === 0);
   // connect the seed's repository with credentials; the server tests the connection
   await admin.goto(`${BASE}/settings/repos`);
   await admin.getByRole('button', { name: 'Connect repository' }).click();

@@ -987,3 +987,91 @@ async fn rest_list_get_sync_and_rollback_speak_argo_cds_json() -> anyhow::Result
     }
     Ok(())
 }
+
+/// The dashboard's list page: one page, then a watch from the list's version that brings only
+/// what changed since, not every app again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_watch_from_a_lists_version_starts_with_only_later_changes() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        no_controller: true,
+        ..Default::default()
+    })
+    .await?;
+    let ns = stack.control.name.clone();
+    let token = stack.token("admin", &[]).await?;
+    let apps: Api<Application> = Api::namespaced(stack.env.kube_client().await?, &ns);
+    for i in 0..3 {
+        apps.create(
+            &PostParams::default(),
+            &capstan_e2e::fleet::application(i, &ns, 1)?,
+        )
+        .await?;
+    }
+    capstan_e2e::eventually(Duration::from_secs(30), "the api-server's copy", || {
+        let n = stack.api.apps.len();
+        async move { Ok((n == 3).then_some(())) }
+    })
+    .await?;
+
+    let (status, body) = stack.curl("GET", "/api/v1/applications?limit=2", Some(&token), None)?;
+    assert_eq!(status, 200, "{body}");
+    let list: Value = serde_json::from_str(&body)?;
+    assert_eq!(
+        list["metadata"]["remainingItemCount"], 1,
+        "{}",
+        list["metadata"]
+    );
+    let version = list["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("a list version")
+        .to_owned();
+
+    let changed = capstan_e2e::fleet::app_name(1);
+    apps.patch(
+        &changed,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}})),
+    )
+    .await?;
+    capstan_e2e::eventually(Duration::from_secs(30), "the change seen", || {
+        let seen = stack
+            .api
+            .apps
+            .get(&changed)
+            .is_some_and(|a| a.labels().contains_key("touched"));
+        async move { Ok(seen.then_some(())) }
+    })
+    .await?;
+
+    let stream = |query: &str| -> anyhow::Result<Vec<String>> {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "-N", "--max-time", "2"])
+            .args(["-H", &format!("Authorization: Bearer {token}")])
+            .arg(format!("{}/api/v1/stream/applications{query}", stack.url()))
+            .output()?;
+        let text = String::from_utf8(out.stdout)?;
+        Ok(text
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap_or_default();
+                match v["result"]["application"]["metadata"]["name"].as_str() {
+                    Some(name) => name.to_owned(),
+                    None => l.to_owned(),
+                }
+            })
+            .collect())
+    };
+    assert_eq!(
+        stream(&format!("?resourceVersion={version}"))?,
+        vec![changed.clone()],
+        "only the app changed after the list"
+    );
+    assert_eq!(stream("")?.len(), 3, "without a version: every app first");
+    let bad = stream("?resourceVersion=yesterday")?;
+    assert!(
+        bad.iter()
+            .any(|l| l.contains("is not one this server issued")),
+        "{bad:?}"
+    );
+    Ok(())
+}
