@@ -187,6 +187,13 @@ test('settings pages: projects with roles, tokens and windows, repositories with
   await admin.getByRole('button', { name: 'Delete token pipeline-1' }).click();
   await admin.getByRole('cell', { name: 'pipeline-1', exact: true }).waitFor({ state: 'detached' });
   await eventually('the token removed from the project', () => recorded().length === 0);
+  // a deny window that also blocks manual syncs disables Sync, saying which window
+  const windows = (w) => kubectl(['-n', env('CONTROL_NS'), 'patch', 'appproject', 'default', '--type=merge', '-p', JSON.stringify({ spec: { syncWindows: w } })]);
+  windows([{ kind: 'deny', schedule: '* * * * *', duration: '1h', applications: ['root-app'], manualSync: false }]);
+  await admin.goto(`${BASE}/applications/${env('CONTROL_NS')}/root-app`);
+  await admin.getByTestId('sync-window').filter({ hasText: 'deny window "* * * * *"' }).waitFor();
+  assert.ok(await admin.locator('#sync-button').isDisabled());
+  windows(null);
   // connect the seed's repository with credentials; the server tests the connection
   await admin.goto(`${BASE}/settings/repos`);
   await admin.getByRole('button', { name: 'Connect repository' }).click();

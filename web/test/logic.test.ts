@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { filterParams, query } from '../src/api';
 import { ago, shortRevision } from '../src/components/common';
+import { windowReason } from '../src/pages/AppDetail';
 import { safeReturnUrl } from '../src/pages/Login';
 import { parseDuration } from '../src/pages/Settings';
 
@@ -42,4 +43,19 @@ test('durations, revisions and ages', () => {
   assert.equal(ago('2026-01-01T11:59:30Z', now), '30s ago');
   assert.equal(ago('2026-01-01T11:00:00Z', now), '1h ago');
   assert.equal(ago('2025-12-30T12:00:00Z', now), '2d ago');
+});
+
+test('sync windows say why a sync is blocked', () => {
+  assert.equal(
+    windowReason([{ kind: 'deny', schedule: '0 22 * * *', duration: '2h' }]),
+    'Syncs are blocked by the project\'s deny window "0 22 * * *" for 2h (manual syncs too)',
+  );
+  assert.equal(
+    windowReason([
+      { kind: 'allow', schedule: '0 8 * * *', duration: '1h' },
+      { kind: 'deny', schedule: '* * * * *', duration: '1h', manualSync: true },
+    ]),
+    'Syncs are blocked by the project\'s deny window "* * * * *" for 1h',
+  );
+  assert.equal(windowReason([]), 'Syncs are blocked: no allow window of the project is active now');
 });

@@ -22,8 +22,15 @@ import { useLoad, useStream } from '../hooks';
 import { setParams } from '../router';
 import { usePermission } from '../session';
 import { APP_KEY, nodeKey } from '../tree';
-import type { Application, ManagedResource, ResourceNode, ResourceTree, ResourceStatus } from '../types';
+import type { Application, ManagedResource, ResourceNode, ResourceTree, ResourceStatus, SyncWindow } from '../types';
 import { parseState, toYaml } from '../yaml';
+
+/** Why the sync windows block a sync now, in words. */
+export function windowReason(active: SyncWindow[]): string {
+  const deny = active.find((w) => w.kind === 'deny');
+  if (deny) return `Syncs are blocked by the project's deny window "${deny.schedule}" for ${deny.duration}${deny.manualSync ? '' : ' (manual syncs too)'}`;
+  return 'Syncs are blocked: no allow window of the project is active now';
+}
 
 type PanelName = 'sync' | 'diff' | 'history' | 'events' | 'resource' | 'delete';
 
@@ -460,7 +467,15 @@ function ResourcePanel({
               {node.kind}
             </dd>
             <dt>Name</dt>
-            <dd>{node.name}</dd>
+            <dd>
+              {node.name}
+              {node.kind === 'Application' && node.group === 'argoproj.io' ? (
+                <>
+                  {' '}
+                  <Link href={`/applications/${encodeURIComponent(node.namespace ?? '')}/${encodeURIComponent(node.name)}`}>Open application</Link>
+                </>
+              ) : null}
+            </dd>
             {node.namespace ? (
               <>
                 <dt>Namespace</dt>
@@ -612,6 +627,8 @@ export function AppDetailPage({ name, params }: { name: string; namespace?: stri
 
   const object = app ? `${app.spec.project}/${name}` : null;
   const canSync = usePermission('applications', 'sync', object);
+  // the project's sync windows: a deny window (without manual syncs) blocks the Sync button
+  const windows = useLoad(() => api.syncWindows(name), [name, app?.spec.project]);
   const canDelete = usePermission('applications', 'delete', object);
 
   // the comparison behind the diffs: reloaded when the controller compares again
@@ -665,7 +682,14 @@ export function AppDetailPage({ name, params }: { name: string; namespace?: stri
           {running ? <OperationBadge phase={app.status?.operationState?.phase} /> : null}
         </h1>
         <div class="toolbar" role="toolbar" aria-label="Application actions">
-          <ActionButton id="sync-button" primary permission={canSync} busy={running} onClick={() => open('sync')}>
+          <ActionButton
+            id="sync-button"
+            primary
+            permission={canSync}
+            busy={running}
+            disabledReason={windows.data?.canSync === false ? windowReason(windows.data.activeWindows ?? []) : undefined}
+            onClick={() => open('sync')}
+          >
             Sync
           </ActionButton>
           <ActionButton id="refresh-button" busy={!!refreshing} onClick={() => refresh('normal')}>
@@ -695,6 +719,10 @@ export function AppDetailPage({ name, params }: { name: string; namespace?: stri
         {canSync.allowed === false ? (
           <p class="permission-note" data-testid="sync-denied">
             {canSync.reason}
+          </p>
+        ) : windows.data?.canSync === false ? (
+          <p class="permission-note" data-testid="sync-window">
+            {windowReason(windows.data.activeWindows ?? [])}
           </p>
         ) : null}
       </header>
