@@ -52,6 +52,32 @@ log() { printf '[install-deps %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 step_done() { log "$1 ($(( $(now_ms) - $2 )) ms)"; }
 trap 'log "FAILED at line $LINENO"' ERR
 
+# npm_ci_cached PACKAGE SRC DEST: the npm dependencies pinned by SRC/package.json +
+# SRC/package-lock.json, installed (`npm ci`) into DEST/node_modules outside the work tree.
+# Skipped when DEST/node_modules/PACKAGE is there and DEST/.lock-hash records the same two
+# files; redone whenever either changes. The log names PACKAGE (with its installed version).
+npm_ci_cached() {
+  # Functions do not inherit the ERR trap (and errtrace would also report from every command
+  # substitution): set it again here, so that a failure reports its line as at the top level.
+  trap 'log "FAILED at line $LINENO"' ERR
+  local package=$1 src=$2 dest=$3 t hash version
+  t=$(now_ms)
+  hash=$(cat "$src/package.json" "$src/package-lock.json" | sha256sum | cut -d' ' -f1)
+  if [ -f "$dest/node_modules/$package/package.json" ] &&
+     [ "$(cat "$dest/.lock-hash" 2>/dev/null)" = "$hash" ]; then
+    step_done "$package present in $dest" "$t"
+    return
+  fi
+  log "installing $package into $dest (npm ci)"
+  mkdir -p "$dest"
+  rm -f "$dest/.lock-hash"
+  cp "$src/package.json" "$src/package-lock.json" "$dest/"
+  ( cd "$dest" && npm ci --silent --no-audit --no-fund --ignore-scripts >/dev/null )
+  version=$(node -p 'require(process.argv[1]).version' "$dest/node_modules/$package/package.json")
+  echo "$hash" >"$dest/.lock-hash"
+  step_done "$package $version installed in $dest" "$t"
+}
+
 # ---------------------------------------------------------------------------
 # 1. Debian packages
 #    etcd-server, redis-server: run by testenv-up.sh; git (+ git http-backend), python3: git HTTP server
@@ -127,21 +153,7 @@ fi
 # ---------------------------------------------------------------------------
 # 4. npm dependencies of the test OIDC provider (e2e/oidc/oidc-idp.js runs with cwd $OIDC_DIR)
 # ---------------------------------------------------------------------------
-T=$(now_ms)
-OIDC_LOCK_HASH=$(cat "$OIDC_SRC/package.json" "$OIDC_SRC/package-lock.json" | sha256sum | cut -d' ' -f1)
-if [ -f "$OIDC_DIR/node_modules/oidc-provider/package.json" ] &&
-   [ "$(cat "$OIDC_DIR/.lock-hash" 2>/dev/null)" = "$OIDC_LOCK_HASH" ]; then
-  step_done "oidc-provider present in $OIDC_DIR" "$T"
-else
-  log "installing oidc-provider into $OIDC_DIR (npm ci)"
-  mkdir -p "$OIDC_DIR"
-  rm -f "$OIDC_DIR/.lock-hash"
-  cp "$OIDC_SRC/package.json" "$OIDC_SRC/package-lock.json" "$OIDC_DIR/"
-  ( cd "$OIDC_DIR" && npm ci --silent --no-audit --no-fund --ignore-scripts >/dev/null )
-  OIDC_VERSION=$(node -p 'require(process.argv[1]).version' "$OIDC_DIR/node_modules/oidc-provider/package.json")
-  echo "$OIDC_LOCK_HASH" >"$OIDC_DIR/.lock-hash"
-  step_done "oidc-provider $OIDC_VERSION installed in $OIDC_DIR" "$T"
-fi
+npm_ci_cached oidc-provider "$OIDC_SRC" "$OIDC_DIR"
 
 # ---------------------------------------------------------------------------
 # 5. npm dependencies of the web dashboard (web/node_modules, in the work tree like any npm project)
@@ -164,20 +176,6 @@ fi
 # ---------------------------------------------------------------------------
 # 6. npm dependencies of the browser tests (e2e/browser/*.mjs import them from $BROWSER_DIR/node_modules)
 # ---------------------------------------------------------------------------
-T=$(now_ms)
-BROWSER_LOCK_HASH=$(cat "$BROWSER_SRC/package.json" "$BROWSER_SRC/package-lock.json" | sha256sum | cut -d' ' -f1)
-if [ -f "$BROWSER_DIR/node_modules/playwright-core/package.json" ] &&
-   [ "$(cat "$BROWSER_DIR/.lock-hash" 2>/dev/null)" = "$BROWSER_LOCK_HASH" ]; then
-  step_done "playwright-core present in $BROWSER_DIR" "$T"
-else
-  log "installing playwright-core into $BROWSER_DIR (npm ci)"
-  mkdir -p "$BROWSER_DIR"
-  rm -f "$BROWSER_DIR/.lock-hash"
-  cp "$BROWSER_SRC/package.json" "$BROWSER_SRC/package-lock.json" "$BROWSER_DIR/"
-  ( cd "$BROWSER_DIR" && npm ci --silent --no-audit --no-fund --ignore-scripts >/dev/null )
-  PLAYWRIGHT_VERSION=$(node -p 'require(process.argv[1]).version' "$BROWSER_DIR/node_modules/playwright-core/package.json")
-  echo "$BROWSER_LOCK_HASH" >"$BROWSER_DIR/.lock-hash"
-  step_done "playwright-core $PLAYWRIGHT_VERSION installed in $BROWSER_DIR" "$T"
-fi
+npm_ci_cached playwright-core "$BROWSER_SRC" "$BROWSER_DIR"
 
 log "all dependencies present ($(( $(now_ms) - T0 )) ms)"

@@ -17,7 +17,7 @@ use hmac::{KeyInit, Mac};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use support::{Stack, StackOptions};
+use support::{Stack, StackOptions, seed_app};
 use tonic::{Code, Request};
 
 /// The seed guide's `argocd-rbac-cm`, verbatim.
@@ -714,84 +714,20 @@ async fn a_github_push_refreshes_only_the_apps_whose_paths_it_touches() -> anyho
     Ok(())
 }
 
-/// The seed's users-api-dev Application (rewritten for this stack) as JSON, with automated sync
-/// off so the test decides when to sync.
-fn seed_app(seed: &capstan_e2e::SeedRepo, prefix: &str) -> anyhow::Result<Value> {
-    let yaml = seed
-        .file("applications/users-api-dev.yaml")
-        .expect("the seed has users-api-dev");
-    let mut app: Value = serde_yaml_ng::from_str(yaml)?;
-    app["spec"]["syncPolicy"]
-        .as_object_mut()
-        .expect("syncPolicy")
-        .remove("automated");
-    assert_eq!(app["metadata"]["name"], format!("{prefix}-users-api-dev"));
-    Ok(app)
-}
-
-fn apply_seed_project(stack: &Stack, seed: &capstan_e2e::SeedRepo) -> anyhow::Result<()> {
-    let project = seed
-        .file("projects/microservices.yaml")
-        .expect("the seed has the microservices project");
-    let file = tempfile::NamedTempFile::new()?;
-    std::fs::write(file.path(), project)?;
-    stack.kubectl(&["apply", "-f", &file.path().to_string_lossy()])?;
-    Ok(())
-}
-
-async fn rest_app(stack: &Stack, token: &str, name: &str) -> anyhow::Result<Value> {
-    let (status, body) = stack.curl(
-        "GET",
-        &format!("/api/v1/applications/{name}"),
-        Some(token),
-        None,
-    )?;
-    anyhow::ensure!(status == 200, "GET {name}: {status} {body}");
-    Ok(serde_json::from_str(&body)?)
-}
-
-async fn wait_rest(
-    stack: &Stack,
-    token: &str,
-    name: &str,
-    what: &str,
-    check: impl Fn(&Value) -> bool,
-) -> anyhow::Result<Value> {
-    let mut last = Value::Null;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while tokio::time::Instant::now() < deadline {
-        last = rest_app(stack, token, name).await?;
-        if check(&last) {
-            return Ok(last);
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    anyhow::bail!(
-        "timed out waiting for {what}; last status: {:#}",
-        last["status"]
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rest_list_get_sync_and_rollback_speak_argo_cds_json() -> anyhow::Result<()> {
     let stack = Stack::start(StackOptions::default()).await?;
     let prefix = capstan_e2e::unique_name("rest");
     let seed = capstan_e2e::publish_seed_examples(&stack.env, &stack.control.name, &prefix)?;
-    apply_seed_project(&stack, &seed)?;
+    stack.apply_seed_project(&seed)?;
     let token = stack.token("admin", &[]).await?;
     let name = format!("{prefix}-users-api-dev");
+    let app_path = format!("/api/v1/applications/{name}");
     let dest = format!("{prefix}-users-api-dev");
 
     // Create and list, with Argo CD's field names.
-    let app = seed_app(&seed, &prefix)?;
-    let (status, body) = stack.curl(
-        "POST",
-        "/api/v1/applications",
-        Some(&token),
-        Some(&app.to_string()),
-    )?;
-    assert_eq!(status, 200, "{body}");
-    let created: Value = serde_json::from_str(&body)?;
+    let app = seed_app(&seed, &prefix, false)?;
+    let created = stack.post_json(&token, "/api/v1/applications", &app)?;
     assert_eq!(created["spec"]["source"]["repoURL"], seed.url.as_str());
     let (status, body) = stack.curl(
         "GET",
@@ -815,12 +751,13 @@ async fn rest_list_get_sync_and_rollback_speak_argo_cds_json() -> anyhow::Result
         Some(r#"{"prune": true, "syncOptions": {"items": ["CreateNamespace=true"]}}"#),
     )?;
     assert_eq!(status, 200, "{body}");
-    let synced = wait_rest(&stack, &token, &name, "the first sync", |a| {
-        a["status"]["operationState"]["phase"] == "Succeeded"
-            && a["status"]["sync"]["status"] == "Synced"
-            && a["status"]["health"]["status"] == "Healthy"
-    })
-    .await?;
+    let synced = stack
+        .wait_json(&token, &app_path, "the first sync", |a| {
+            a["status"]["operationState"]["phase"] == "Succeeded"
+                && a["status"]["sync"]["status"] == "Synced"
+                && a["status"]["health"]["status"] == "Healthy"
+        })
+        .await?;
     let first_revision = synced["status"]["sync"]["revision"]
         .as_str()
         .unwrap()
@@ -904,10 +841,11 @@ async fn rest_list_get_sync_and_rollback_speak_argo_cds_json() -> anyhow::Result
         None,
     )?;
     assert_eq!(status, 200, "{body}");
-    wait_rest(&stack, &token, &name, "OutOfSync after the commit", |a| {
-        a["status"]["sync"]["status"] == "OutOfSync"
-    })
-    .await?;
+    stack
+        .wait_json(&token, &app_path, "OutOfSync after the commit", |a| {
+            a["status"]["sync"]["status"] == "OutOfSync"
+        })
+        .await?;
     let (status, body) = stack.curl(
         "POST",
         &format!("/api/v1/applications/{name}/sync"),
@@ -915,12 +853,13 @@ async fn rest_list_get_sync_and_rollback_speak_argo_cds_json() -> anyhow::Result
         Some("{}"),
     )?;
     assert_eq!(status, 200, "{body}");
-    let second = wait_rest(&stack, &token, &name, "the second sync", |a| {
-        a["status"]["operationState"]["phase"] == "Succeeded"
-            && a["status"]["sync"]["status"] == "Synced"
-            && a["status"]["sync"]["revision"] != first_revision.as_str()
-    })
-    .await?;
+    let second = stack
+        .wait_json(&token, &app_path, "the second sync", |a| {
+            a["status"]["operationState"]["phase"] == "Succeeded"
+                && a["status"]["sync"]["status"] == "Synced"
+                && a["status"]["sync"]["revision"] != first_revision.as_str()
+        })
+        .await?;
     assert!(support::image_of(&stack, &dest)?.ends_with(":dev-2"));
     let history = second["status"]["history"].as_array().unwrap();
     assert_eq!(history.len(), 2, "{history:#?}");
@@ -935,11 +874,13 @@ async fn rest_list_get_sync_and_rollback_speak_argo_cds_json() -> anyhow::Result
         Some(&json!({ "id": first_id.to_string() }).to_string()),
     )?;
     assert_eq!(status, 200, "{body}");
-    wait_rest(&stack, &token, &name, "the rollback", |a| {
-        a["status"]["operationState"]["phase"] == "Succeeded"
-            && a["status"]["operationState"]["syncResult"]["revision"] == first_revision.as_str()
-    })
-    .await?;
+    stack
+        .wait_json(&token, &app_path, "the rollback", |a| {
+            a["status"]["operationState"]["phase"] == "Succeeded"
+                && a["status"]["operationState"]["syncResult"]["revision"]
+                    == first_revision.as_str()
+        })
+        .await?;
     assert!(support::image_of(&stack, &dest)?.ends_with(":dev-1"));
 
     // Rollback is refused while auto-sync is on (it would undo it at once).

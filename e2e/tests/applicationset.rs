@@ -12,13 +12,6 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use support::{Stack, StackOptions};
 
-fn apply(stack: &Stack, yaml: &str) -> anyhow::Result<()> {
-    let file = tempfile::NamedTempFile::new()?;
-    std::fs::write(file.path(), yaml)?;
-    stack.kubectl(&["apply", "-f", &file.path().to_string_lossy()])?;
-    Ok(())
-}
-
 /// The Applications owned by ApplicationSet `appset`, by name.
 async fn owned(stack: &Stack, appset: &str) -> anyhow::Result<BTreeMap<String, Application>> {
     let apps: Api<Application> =
@@ -86,7 +79,7 @@ async fn the_example_appset_generates_the_nine_apps_and_they_sync() -> anyhow::R
     // this test must not depend on the time of day.
     let project = seed.file("projects/microservices.yaml").expect("project");
     let project = &project[..project.find("  syncWindows:").unwrap_or(project.len())];
-    apply(&stack, project)?;
+    stack.apply(project)?;
     // The example's matrix (services × environments) with names unique to this run.
     let appset = seed
         .file("applicationsets/microservices-appset.yaml")
@@ -115,7 +108,7 @@ async fn the_example_appset_generates_the_nine_apps_and_they_sync() -> anyhow::R
     names.sort();
     assert_eq!(names.len(), 9, "{names:?}");
     assert_eq!(names[0], format!("{prefix}-orders-api-dev"));
-    apply(&stack, &appset)?;
+    stack.apply(&appset)?;
     let apps = wait_owned(&stack, "microservices", 9).await?;
     let users_dev = &apps[&format!("{prefix}-users-api-dev")];
     let users_dev = serde_json::to_value(users_dev)?;
@@ -178,7 +171,7 @@ spec:
         ns = stack.control.name,
         url = seed.url,
     );
-    apply(&stack, &appset)?;
+    stack.apply(&appset)?;
     let apps = wait_owned(&stack, "overlays", 6).await?;
     assert!(
         apps.contains_key(&format!("{prefix}-users-api-staging")),
@@ -297,7 +290,7 @@ spec:
         preview.contains("no generator produces that parameter"),
         "{preview}"
     );
-    apply(&stack, &appset)?;
+    stack.apply(&appset)?;
     let (status, message) = eventually(Duration::from_secs(60), "ErrorOccurred", || async {
         Ok(condition(&stack, "microservices", "ErrorOccurred")
             .await?
@@ -345,7 +338,7 @@ spec:
 "#,
         ns = stack.control.name
     );
-    apply(&stack, &appset)?;
+    stack.apply(&appset)?;
     let (_, message) = eventually(Duration::from_secs(60), "ErrorOccurred", || async {
         Ok(condition(&stack, "strict", "ErrorOccurred")
             .await?
@@ -361,7 +354,7 @@ spec:
     assert!(owned(&stack, "strict").await?.is_empty());
 
     // Fixed, it generates both.
-    apply(&stack, &appset.replace("{{ .service }}-", "svc-"))?;
+    stack.apply(&appset.replace("{{ .service }}-", "svc-"))?;
     wait_owned(&stack, "strict", 2).await?;
     Ok(())
 }
@@ -402,7 +395,7 @@ spec:
         ns = stack.control.name,
         url = seed.url,
     );
-    apply(&stack, &appset)?;
+    stack.apply(&appset)?;
     wait_owned(&stack, "dev", 3).await?;
     let kustomization = seed
         .file("overlays/dev/users-api/kustomization.yaml")
@@ -498,7 +491,7 @@ spec:
         namespace: 'pinned-{{{{name}}}}'
 "#
     );
-    apply(&stack, &appset)?;
+    stack.apply(&appset)?;
     wait_owned(&stack, "pinned", 2).await?;
     for app in ["pinned-a", "pinned-b"] {
         stack.kubectl(&[

@@ -70,30 +70,15 @@ async fn sso_stack_with(
         users,
         ..Default::default()
     })?;
-    let config = format!(
-        "name: Azure AD\nissuer: {}\nclientID: {}\nclientSecret: $oidc.azure.clientSecret\n\
-         cliClientID: {}\nrequestedScopes: [openid, profile, email]\n",
-        idp.issuer,
-        oidc::DEFAULT_CLIENT_ID,
-        oidc::DEFAULT_CLI_CLIENT_ID
-    );
-    let patch = serde_json::json!({"data": {"oidc.config": config}}).to_string();
-    stack.kubectl(&[
-        "-n",
-        &stack.control.name,
-        "patch",
-        "configmap",
-        "argocd-cm",
-        "--type=merge",
-        "-p",
-        &patch,
-    ])?;
-    let mut settings = stack.gw().state.settings.clone();
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        settings.wait_for(|s| s.oidc.is_some()),
-    )
-    .await??;
+    stack
+        .use_oidc(
+            &idp,
+            &format!(
+                "cliClientID: {}\nrequestedScopes: [openid, profile, email]\n",
+                oidc::DEFAULT_CLI_CLIENT_ID
+            ),
+        )
+        .await?;
     Ok((stack, idp))
 }
 
@@ -589,9 +574,7 @@ async fn local_login_rate_limit_and_logout() -> anyhow::Result<()> {
         "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: streamed\n  namespace: {}\nspec:\n  project: default\n  source:\n    repoURL: https://git.example.com/x.git\n    path: x\n  destination:\n    server: https://kubernetes.default.svc\n    namespace: x\n",
         stack.control.name
     );
-    let file = tempfile::NamedTempFile::new()?;
-    std::fs::write(file.path(), app)?;
-    stack.kubectl(&["apply", "-f", &file.path().to_string_lossy()])?;
+    stack.apply(&app)?;
     let mut stream = reqwest::Client::new()
         .get(format!("{gw}/api/v1/stream/applications?name=streamed"))
         .bearer_auth(&token)

@@ -130,29 +130,9 @@ async fn dashboard_stack(no_controller: bool) -> anyhow::Result<(Stack, Idp)> {
         auto_login: false,
         ..Default::default()
     })?;
-    let config = format!(
-        "name: Azure AD\nissuer: {}\nclientID: {}\nclientSecret: $oidc.azure.clientSecret\n\
-         requestedScopes: [openid, profile, email]\n",
-        idp.issuer,
-        oidc::DEFAULT_CLIENT_ID,
-    );
-    let patch = json!({"data": {"oidc.config": config}}).to_string();
-    stack.kubectl(&[
-        "-n",
-        &stack.control.name,
-        "patch",
-        "configmap",
-        "argocd-cm",
-        "--type=merge",
-        "-p",
-        &patch,
-    ])?;
-    let mut settings = stack.gw().state.settings.clone();
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        settings.wait_for(|s| s.oidc.is_some()),
-    )
-    .await??;
+    stack
+        .use_oidc(&idp, "requestedScopes: [openid, profile, email]\n")
+        .await?;
     Ok((stack, idp))
 }
 
@@ -245,9 +225,7 @@ async fn dashboard_login_tree_diff_sync_rollback_and_readonly() -> anyhow::Resul
     let root = seed
         .file("argocd/root-app.yaml")
         .expect("the seed has root-app.yaml");
-    let file = tempfile::NamedTempFile::new()?;
-    std::fs::write(file.path(), root)?;
-    stack.kubectl(&["apply", "-f", &file.path().to_string_lossy()])?;
+    stack.apply(root)?;
     let app = format!("{prefix}-orders-api-prod");
     let seed_apps: Vec<String> = ["orders", "products", "users"]
         .iter()

@@ -9,36 +9,9 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Stack, StackOptions};
+use support::{Stack, StackOptions, seed_app};
 
 const CONTROLLER: &str = "capstan-application-controller";
-
-async fn get_json(stack: &Stack, token: &str, path: &str) -> anyhow::Result<Value> {
-    let (status, body) = stack.curl("GET", path, Some(token), None)?;
-    anyhow::ensure!(status == 200, "GET {path}: {status} {body}");
-    Ok(serde_json::from_str(&body)?)
-}
-
-/// Polls `path` until `check` passes (up to two minutes); returns the last answer.
-async fn wait_json(
-    stack: &Stack,
-    token: &str,
-    path: &str,
-    what: &str,
-    check: impl Fn(&Value) -> bool,
-) -> anyhow::Result<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let last = get_json(stack, token, path).await?;
-        if check(&last) {
-            return Ok(last);
-        }
-        if tokio::time::Instant::now() > deadline {
-            anyhow::bail!("timed out waiting for {what}; last answer: {last:#}");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
 
 fn items(list: &Value) -> Vec<Value> {
     list["items"].as_array().cloned().unwrap_or_default()
@@ -66,37 +39,23 @@ async fn an_automated_sync_is_told_in_events_and_its_tree_speaks_argo_cds_json()
     let stack = Stack::start(StackOptions::default()).await?;
     let prefix = capstan_e2e::unique_name("events");
     let seed = capstan_e2e::publish_seed_examples(&stack.env, &stack.control.name, &prefix)?;
-    let project = tempfile::NamedTempFile::new()?;
-    std::fs::write(
-        project.path(),
-        seed.file("projects/microservices.yaml")
-            .expect("the seed has the microservices project"),
-    )?;
-    stack.kubectl(&["apply", "-f", &project.path().to_string_lossy()])?;
+    stack.apply_seed_project(&seed)?;
     let token = stack.token("admin", &[]).await?;
     let name = format!("{prefix}-users-api-dev");
 
     // The seed's users-api-dev app as it is: automated sync (prune, selfHeal).
-    let app: Value = serde_yaml_ng::from_str(
-        seed.file("applications/users-api-dev.yaml")
-            .expect("the seed has users-api-dev"),
-    )?;
+    let app = seed_app(&seed, &prefix, true)?;
     assert_eq!(app["spec"]["syncPolicy"]["automated"]["prune"], true);
-    let (status, body) = stack.curl(
-        "POST",
-        "/api/v1/applications",
-        Some(&token),
-        Some(&app.to_string()),
-    )?;
-    assert_eq!(status, 200, "{body}");
+    stack.post_json(&token, "/api/v1/applications", &app)?;
 
     let app_path = format!("/api/v1/applications/{name}");
-    let synced = wait_json(&stack, &token, &app_path, "the automated sync", |a| {
-        a["status"]["operationState"]["phase"] == "Succeeded"
-            && a["status"]["sync"]["status"] == "Synced"
-            && a["status"]["health"]["status"] == "Healthy"
-    })
-    .await?;
+    let synced = stack
+        .wait_json(&token, &app_path, "the automated sync", |a| {
+            a["status"]["operationState"]["phase"] == "Succeeded"
+                && a["status"]["sync"]["status"] == "Synced"
+                && a["status"]["health"]["status"] == "Healthy"
+        })
+        .await?;
     let uid = synced["metadata"]["uid"].as_str().expect("uid").to_owned();
     let revision = synced["status"]["operationState"]["syncResult"]["revision"]
         .as_str()
@@ -108,12 +67,8 @@ async fn an_automated_sync_is_told_in_events_and_its_tree_speaks_argo_cds_json()
     let events_path = format!("/api/v1/applications/{name}/events");
     let started = format!("Initiated automated sync to '{revision}'");
     let completed = format!("Sync operation to {revision} succeeded");
-    let listed = wait_json(
-        &stack,
-        &token,
-        &events_path,
-        "the controller's events",
-        |list| {
+    let listed = stack
+        .wait_json(&token, &events_path, "the controller's events", |list| {
             let events = items(list);
             controller_event(&events, &uid, "OperationStarted", &started).is_some()
                 && controller_event(&events, &uid, "OperationCompleted", &completed).is_some()
@@ -130,9 +85,8 @@ async fn an_automated_sync_is_told_in_events_and_its_tree_speaks_argo_cds_json()
                             m.starts_with("Updated health status: ") && m.ends_with(" -> Healthy")
                         })
                 })
-        },
-    )
-    .await?;
+        })
+        .await?;
     let events = items(&listed);
     for (reason, message) in [
         ("OperationStarted", started.as_str()),
@@ -173,27 +127,22 @@ async fn an_automated_sync_is_told_in_events_and_its_tree_speaks_argo_cds_json()
     };
     let before = fingerprint(&events);
     for _ in 0..2 {
-        get_json(&stack, &token, &format!("{app_path}?refresh=hard")).await?;
+        stack.get_json(&token, &format!("{app_path}?refresh=hard"))?;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = items(&get_json(&stack, &token, &events_path).await?);
+    let after = items(&stack.get_json(&token, &events_path)?);
     assert_eq!(fingerprint(&after), before, "{after:#?}");
 
     // The resource tree: Deployment → ReplicaSet → Pod by parentRefs, health as an object.
     let tree_path = format!("/api/v1/applications/{name}/resource-tree");
-    let tree = wait_json(
-        &stack,
-        &token,
-        &tree_path,
-        "a tree down to the Pods",
-        |tree| {
+    let tree = stack
+        .wait_json(&token, &tree_path, "a tree down to the Pods", |tree| {
             let nodes = tree["nodes"].as_array().cloned().unwrap_or_default();
             ["Deployment", "ReplicaSet", "Pod"]
                 .iter()
                 .all(|kind| nodes.iter().any(|n| n["kind"] == *kind))
-        },
-    )
-    .await?;
+        })
+        .await?;
     let nodes = tree["nodes"].as_array().expect("nodes");
     let node = |kind: &str| {
         nodes

@@ -49,26 +49,28 @@ export function diffLines(aText: string, bText: string): Op[] {
   return ops;
 }
 
-/** Deletions before additions inside each changed run (how people read a change). */
-function normalize(ops: Op[]): Op[] {
-  const out: Op[] = [];
-  let dels: Op[] = [];
-  let adds: Op[] = [];
-  const flush = () => {
-    out.push(...dels, ...adds);
-    dels = [];
-    adds = [];
-  };
+/** The script as unchanged lines and changed runs (the deletions and additions between two
+ * unchanged lines). */
+function runs(ops: Op[]): (Op | { dels: Op[]; adds: Op[] })[] {
+  const out: (Op | { dels: Op[]; adds: Op[] })[] = [];
+  let run: { dels: Op[]; adds: Op[] } | null = null;
   for (const op of ops) {
-    if (op.kind === 'del') dels.push(op);
-    else if (op.kind === 'add') adds.push(op);
-    else {
-      flush();
+    if (op.kind === 'same') {
+      if (run) out.push(run);
+      run = null;
       out.push(op);
+    } else {
+      run ??= { dels: [], adds: [] };
+      (op.kind === 'del' ? run.dels : run.adds).push(op);
     }
   }
-  flush();
+  if (run) out.push(run);
   return out;
+}
+
+/** Deletions before additions inside each changed run (how people read a change). */
+function normalize(ops: Op[]): Op[] {
+  return runs(ops).flatMap((r) => ('kind' in r ? [r] : [...r.dels, ...r.adds]));
 }
 
 export interface Hunk {
@@ -107,24 +109,11 @@ export interface Row {
 
 /** Side-by-side rows: unchanged lines on both sides, a changed run paired line by line. */
 export function sideBySide(ops: Op[]): Row[] {
-  const rows: Row[] = [];
-  let dels: Op[] = [];
-  let adds: Op[] = [];
-  const flush = () => {
-    for (let k = 0; k < Math.max(dels.length, adds.length); k++) rows.push({ left: dels[k], right: adds[k] });
-    dels = [];
-    adds = [];
-  };
-  for (const op of ops) {
-    if (op.kind === 'del') dels.push(op);
-    else if (op.kind === 'add') adds.push(op);
-    else {
-      flush();
-      rows.push({ left: op, right: op });
-    }
-  }
-  flush();
-  return rows;
+  return runs(ops).flatMap((r) =>
+    'kind' in r
+      ? [{ left: r, right: r }]
+      : Array.from({ length: Math.max(r.dels.length, r.adds.length) }, (_, k) => ({ left: r.dels[k], right: r.adds[k] })),
+  );
 }
 
 /** Counts of added and removed lines. */

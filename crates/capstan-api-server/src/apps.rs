@@ -885,37 +885,12 @@ pub async fn terminate(
 mod tests {
     use std::sync::Arc;
 
-    use capstan_proto::repo::v1::repo_server_service_client::RepoServerServiceClient;
     use capstan_types::Application;
     use serde_json::json;
 
     use super::{Filter, list};
     use crate::auth::Principal;
     use crate::state::ApiState;
-    use crate::store::Store;
-
-    /// A state whose Kubernetes API and repo-server are unreachable: lists are served from the
-    /// in-memory stores alone, and the settings are the defaults (`admin` is `role:admin`).
-    fn offline_state() -> ApiState {
-        let client = kube::Client::try_from(kube::Config::new(
-            "http://127.0.0.1:1".parse().expect("URL"),
-        ))
-        .expect("client");
-        let settings = crate::settings::watch_settings(&client, "argocd");
-        let repo_server = RepoServerServiceClient::new(
-            tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy(),
-        );
-        ApiState::new(
-            client,
-            "argocd".to_owned(),
-            Store::new(),
-            Store::new(),
-            Store::new(),
-            settings,
-            capstan_cache::Cache::disabled(),
-            repo_server,
-        )
-    }
 
     fn app(name: &str, project: &str) -> Application {
         serde_json::from_value(json!({
@@ -948,7 +923,7 @@ mod tests {
 
     #[tokio::test]
     async fn pages_count_the_matching_items_after_them() {
-        let state = offline_state();
+        let state = ApiState::offline("argocd");
         for i in 0..9 {
             let project = if i % 3 == 0 { "other" } else { "team" };
             state.apps.observe(app(&format!("app-{i}"), project));

@@ -88,6 +88,31 @@ impl ApiState {
         }
     }
 
+    /// For tests and tools: a state whose Kubernetes API and repo-server are unreachable
+    /// addresses. Lists are served from the (empty) in-memory stores alone, and the settings are
+    /// the defaults (`admin` is `role:admin`), since their watch never reaches the cluster.
+    /// Needs a Tokio runtime (the settings watch is spawned on it).
+    #[doc(hidden)]
+    pub fn offline(namespace: &str) -> Self {
+        const UNREACHABLE: &str = "http://127.0.0.1:1";
+        let client = Client::try_from(kube::Config::new(UNREACHABLE.parse().expect("a valid URL")))
+            .expect("a client for a plain HTTP URL");
+        let settings = crate::settings::watch_settings(&client, namespace);
+        let repo_server = RepoServerServiceClient::new(
+            tonic::transport::Endpoint::from_static(UNREACHABLE).connect_lazy(),
+        );
+        Self::new(
+            client,
+            namespace.to_owned(),
+            Store::new(),
+            Store::new(),
+            Store::new(),
+            settings,
+            Cache::disabled(),
+            repo_server,
+        )
+    }
+
     /// The settings in force.
     pub fn settings(&self) -> Arc<Settings> {
         self.settings.borrow().clone()

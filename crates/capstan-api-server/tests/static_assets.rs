@@ -12,8 +12,6 @@ use std::sync::Arc;
 
 use capstan_api_server::dashboard::{IMMUTABLE, NO_CACHE, NOT_BUILT};
 use capstan_api_server::state::ApiState;
-use capstan_api_server::store::Store;
-use capstan_proto::repo::v1::repo_server_service_client::RepoServerServiceClient;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use hyper::header::{self, HeaderMap};
@@ -51,31 +49,9 @@ fn dashboard_dir() -> (tempfile::TempDir, PathBuf) {
     (tmp, dist)
 }
 
-/// An API state whose Kubernetes API and repo-server are unreachable.
-fn offline_state() -> ApiState {
-    let client = kube::Client::try_from(kube::Config::new(
-        "http://127.0.0.1:1".parse().expect("URL"),
-    ))
-    .expect("client");
-    let settings = capstan_api_server::settings::watch_settings(&client, "argocd");
-    let repo_server = RepoServerServiceClient::new(
-        tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy(),
-    );
-    ApiState::new(
-        client,
-        "argocd".to_owned(),
-        Store::new(),
-        Store::new(),
-        Store::new(),
-        settings,
-        capstan_cache::Cache::disabled(),
-        repo_server,
-    )
-}
-
 /// Serves the API server's router on a free port.
 async fn serve(static_assets: Option<PathBuf>) -> SocketAddr {
-    let app = capstan_api_server::router(Arc::new(offline_state()), static_assets);
+    let app = capstan_api_server::router(Arc::new(ApiState::offline("argocd")), static_assets);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

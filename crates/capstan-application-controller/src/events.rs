@@ -94,40 +94,30 @@ pub fn status_events(old: &ApplicationStatus, new: &ApplicationStatus) -> Vec<Ap
             events.push(completed_event(state));
         }
     }
-    let sync = |s: &ApplicationStatus| {
-        s.sync
-            .status
-            .as_ref()
-            .map(|c| c.as_str().to_owned())
-            .unwrap_or_default()
+    let mut updated = |slot: Slot, what: &str, from: Option<&str>, to: Option<&str>| {
+        let (from, to) = (from.unwrap_or_default(), to.unwrap_or_default());
+        if from != to {
+            events.push(AppEvent {
+                slot,
+                note: format!("Updated {what} status: {from} -> {to}"),
+                fingerprint: to.to_owned(),
+                warning: false,
+                reason: RESOURCE_UPDATED,
+            });
+        }
     };
-    let (from, to) = (sync(old), sync(new));
-    if from != to {
-        events.push(AppEvent {
-            slot: Slot::SyncStatus,
-            note: format!("Updated sync status: {from} -> {to}"),
-            fingerprint: to,
-            warning: false,
-            reason: RESOURCE_UPDATED,
-        });
-    }
-    let health = |s: &ApplicationStatus| {
-        s.health
-            .status
-            .as_ref()
-            .map(|c| c.as_str().to_owned())
-            .unwrap_or_default()
-    };
-    let (from, to) = (health(old), health(new));
-    if from != to {
-        events.push(AppEvent {
-            slot: Slot::HealthStatus,
-            note: format!("Updated health status: {from} -> {to}"),
-            fingerprint: to,
-            warning: false,
-            reason: RESOURCE_UPDATED,
-        });
-    }
+    updated(
+        Slot::SyncStatus,
+        "sync",
+        old.sync.status.as_ref().map(|c| c.as_str()),
+        new.sync.status.as_ref().map(|c| c.as_str()),
+    );
+    updated(
+        Slot::HealthStatus,
+        "health",
+        old.health.status.as_ref().map(|c| c.as_str()),
+        new.health.status.as_ref().map(|c| c.as_str()),
+    );
     events
 }
 
@@ -416,6 +406,19 @@ mod tests {
         let synced = status(Some("Synced"), Some("Healthy"));
         let out_of_sync = status(Some("OutOfSync"), Some("Healthy"));
         let running_auto = op(automated(), "abc123", false, "Running", 1, None, "");
+        // An automated sync of abc123 that succeeded.
+        let synced_auto = with(
+            synced.clone(),
+            op(
+                automated(),
+                "abc123",
+                false,
+                "Succeeded",
+                1,
+                Some("abc123"),
+                "",
+            ),
+        );
         // (case, old status, new status, (type, reason, message) of each event)
         type Case = (
             &'static str,
@@ -572,18 +575,7 @@ mod tests {
             ),
             (
                 "a new operation after a finished one",
-                with(
-                    synced.clone(),
-                    op(
-                        automated(),
-                        "abc123",
-                        false,
-                        "Succeeded",
-                        1,
-                        Some("abc123"),
-                        "",
-                    ),
-                ),
+                synced_auto.clone(),
                 with(
                     synced.clone(),
                     op(automated(), "def456", false, "Running", 2, None, ""),
@@ -596,47 +588,14 @@ mod tests {
             ),
             (
                 "a finished operation seen again",
-                with(
-                    synced.clone(),
-                    op(
-                        automated(),
-                        "abc123",
-                        false,
-                        "Succeeded",
-                        1,
-                        Some("abc123"),
-                        "",
-                    ),
-                ),
-                with(
-                    synced.clone(),
-                    op(
-                        automated(),
-                        "abc123",
-                        false,
-                        "Succeeded",
-                        1,
-                        Some("abc123"),
-                        "",
-                    ),
-                ),
+                synced_auto.clone(),
+                synced_auto.clone(),
                 vec![],
             ),
             (
                 "started and finished within one write",
                 synced.clone(),
-                with(
-                    synced.clone(),
-                    op(
-                        automated(),
-                        "abc123",
-                        false,
-                        "Succeeded",
-                        1,
-                        Some("abc123"),
-                        "",
-                    ),
-                ),
+                synced_auto.clone(),
                 vec![
                     (
                         "Normal",

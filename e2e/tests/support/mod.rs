@@ -15,11 +15,12 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use capstan_application_controller::ControllerConfig;
 use capstan_application_controller::shard::Shard;
-use capstan_e2e::{TestEnv, TestNamespace, install_crds};
+use capstan_e2e::{SeedRepo, TestEnv, TestNamespace, install_crds, oidc};
 use capstan_repo_server::{RepoServerConfig, ServeOptions};
 use capstan_tokens::{Claims, KeySet};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ObjectMeta, PostParams};
+use serde_json::Value;
 use tokio::sync::oneshot;
 
 /// What to start.
@@ -374,6 +375,91 @@ impl Stack {
         Ok(String::from_utf8(output.stdout)?)
     }
 
+    /// `kubectl apply` of the manifests `yaml` (through a temporary file).
+    pub fn apply(&self, yaml: &str) -> anyhow::Result<()> {
+        let file = tempfile::NamedTempFile::new()?;
+        std::fs::write(file.path(), yaml)?;
+        self.kubectl(&["apply", "-f", &file.path().to_string_lossy()])?;
+        Ok(())
+    }
+
+    /// Applies the seed's `microservices` AppProject as it is, as the guide does.
+    pub fn apply_seed_project(&self, seed: &SeedRepo) -> anyhow::Result<()> {
+        self.apply(
+            seed.file("projects/microservices.yaml")
+                .expect("the seed has the microservices project"),
+        )
+    }
+
+    /// Points `oidc.config` in `argocd-cm` at `idp` (Azure AD's shape: the confidential client
+    /// [`oidc::DEFAULT_CLIENT_ID`] with its secret from `argocd-secret`), followed by the lines
+    /// `extra_config` (newline-terminated), and waits (up to 20 s) for the auth-gateway to load
+    /// it. Panics when the stack runs no gateway.
+    pub async fn use_oidc(&self, idp: &oidc::Idp, extra_config: &str) -> anyhow::Result<()> {
+        let config = format!(
+            "name: Azure AD\nissuer: {}\nclientID: {}\nclientSecret: $oidc.azure.clientSecret\n\
+             {extra_config}",
+            idp.issuer,
+            oidc::DEFAULT_CLIENT_ID,
+        );
+        let patch = serde_json::json!({"data": {"oidc.config": config}}).to_string();
+        self.kubectl(&[
+            "-n",
+            &self.control.name,
+            "patch",
+            "configmap",
+            "argocd-cm",
+            "--type=merge",
+            "-p",
+            &patch,
+        ])?;
+        let mut settings = self.gw().state.settings.clone();
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            settings.wait_for(|s| s.oidc.is_some()),
+        )
+        .await
+        .context("the auth-gateway did not load oidc.config within 20 s")??;
+        Ok(())
+    }
+
+    /// `GET path` over REST as `token`: the JSON answer; an error unless it is a 200.
+    pub fn get_json(&self, token: &str, path: &str) -> anyhow::Result<Value> {
+        let (status, body) = self.curl("GET", path, Some(token), None)?;
+        anyhow::ensure!(status == 200, "GET {path}: {status} {body}");
+        Ok(serde_json::from_str(&body)?)
+    }
+
+    /// `POST path` of the JSON `body` over REST as `token`: the JSON answer; an error unless it
+    /// is a 200.
+    pub fn post_json(&self, token: &str, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let (status, answer) = self.curl("POST", path, Some(token), Some(&body.to_string()))?;
+        anyhow::ensure!(status == 200, "POST {path}: {status} {answer}");
+        Ok(serde_json::from_str(&answer)?)
+    }
+
+    /// Polls `GET path` (as [`Stack::get_json`]) until `check` passes, up to two minutes;
+    /// returns the answer that passed, or fails with `what` and the last answer.
+    pub async fn wait_json(
+        &self,
+        token: &str,
+        path: &str,
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let last = self.get_json(token, path)?;
+            if check(&last) {
+                return Ok(last);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("timed out waiting for {what}; last answer: {last:#}");
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     /// `curl` against the API server: (HTTP status, body).
     pub fn curl(
         &self,
@@ -434,6 +520,24 @@ pub fn capstan_bin() -> anyhow::Result<PathBuf> {
         );
     }
     Ok(bin)
+}
+
+/// The seed's users-api-dev Application (rewritten for the stack by
+/// [`capstan_e2e::publish_seed_examples`] with `prefix`) as JSON; with its automated sync
+/// policy removed unless `automated`, so that the test decides when to sync.
+pub fn seed_app(seed: &SeedRepo, prefix: &str, automated: bool) -> anyhow::Result<Value> {
+    let yaml = seed
+        .file("applications/users-api-dev.yaml")
+        .expect("the seed has users-api-dev");
+    let mut app: Value = serde_yaml_ng::from_str(yaml)?;
+    if !automated {
+        app["spec"]["syncPolicy"]
+            .as_object_mut()
+            .expect("syncPolicy")
+            .remove("automated");
+    }
+    assert_eq!(app["metadata"]["name"], format!("{prefix}-users-api-dev"));
+    Ok(app)
 }
 
 /// The image of the seed's `users-api` Deployment in `namespace`.

@@ -4,7 +4,7 @@
 import { useMemo } from 'preact/hooks';
 import { APP_KEY, layout } from '../tree';
 import type { Application, ResourceTree } from '../types';
-import { HealthBadge, SyncBadge } from './common';
+import { HealthBadge, SyncBadge, Table } from './common';
 
 const W = 210;
 const H = 56;
@@ -57,18 +57,7 @@ export function ResourceTreeView({
   }
   if (view === 'list') {
     return (
-      <div class="table-wrap">
-        <table class="resources-table">
-          <thead>
-            <tr>
-              <th scope="col">Kind</th>
-              <th scope="col">Name</th>
-              <th scope="col">Namespace</th>
-              <th scope="col">Sync</th>
-              <th scope="col">Health</th>
-            </tr>
-          </thead>
-          <tbody>
+      <Table class="resources-table" columns={['Kind', 'Name', 'Namespace', 'Sync', 'Health']}>
             {l.items
               .filter((i) => i.key !== APP_KEY)
               .map((i) => (
@@ -84,9 +73,7 @@ export function ResourceTreeView({
                   <td>{i.node.health?.status ? <HealthBadge status={i.node.health.status} message={i.node.health.message} /> : null}</td>
                 </tr>
               ))}
-          </tbody>
-        </table>
-      </div>
+          </Table>
     );
   }
   const pos = new Map(l.items.map((i) => [i.key, { x: i.column * (W + COL_GAP), y: i.row * (H + ROW_GAP) }]));

@@ -204,3 +204,84 @@ export function Panel({
     </div>
   );
 }
+
+/** A page: breadcrumbs (links but the last), the title with its toolbar, the content. */
+export function Page({
+  crumbs,
+  title,
+  toolbar,
+  children,
+}: {
+  crumbs?: [string, string][];
+  title: ComponentChildren;
+  toolbar?: ComponentChildren;
+  children: ComponentChildren;
+}) {
+  return (
+    <main class="content">
+      {crumbs?.length ? (
+        <nav class="breadcrumbs" aria-label="Breadcrumb">
+          {crumbs.map(([href, label], i) => (
+            <span key={href}>
+              {i > 0 ? <span aria-hidden="true"> / </span> : null}
+              {i === crumbs.length - 1 ? <span aria-current="page">{label}</span> : <Link href={href}>{label}</Link>}
+            </span>
+          ))}
+        </nav>
+      ) : null}
+      <header class="page-header">
+        <h1>{title}</h1>
+        {toolbar ? <div class="toolbar">{toolbar}</div> : null}
+      </header>
+      {children}
+    </main>
+  );
+}
+
+/** A table in its scrolling frame, with column headers (an empty one is read as "Actions"). */
+export function Table({ columns, children, class: cls }: { columns: string[]; children: ComponentChildren; class?: string }) {
+  return (
+    <div class="table-wrap">
+      <table class={cls}>
+        <thead>
+          <tr>
+            {columns.map((c, i) => (
+              <th scope="col" key={i}>
+                {c || <span class="sr-only">Actions</span>}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}
+
+/** A form's submit and cancel buttons. */
+export function FormActions({
+  submit,
+  disabled,
+  danger,
+  onCancel,
+  autofocus,
+}: {
+  submit: string;
+  disabled?: boolean;
+  danger?: boolean;
+  onCancel?: () => void;
+  autofocus?: boolean;
+}) {
+  return (
+    <div class="form-actions">
+      <button type="submit" class={`btn ${danger ? 'btn-danger' : 'btn-primary'}`} disabled={disabled} data-autofocus={autofocus || undefined}>
+        {submit}
+      </button>
+      {onCancel ? (
+        <button type="button" class="btn" onClick={onCancel}>
+          Cancel
+        </button>
+      ) : null}
+    </div>
+  );
+}

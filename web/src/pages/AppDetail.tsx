@@ -8,12 +8,14 @@ import {
   ActionButton,
   Ago,
   ErrorBox,
+  FormActions,
   HealthBadge,
   Link,
   OperationBadge,
   Panel,
   Spinner,
   SyncBadge,
+  Table,
   shortRevision,
 } from '../components/common';
 import { DiffView } from '../components/DiffView';
@@ -237,14 +239,7 @@ function SyncPanel({ app, onClose }: { app: Application; onClose: () => void }) 
             })}
           </ul>
         </fieldset>
-        <div class="form-actions">
-          <button type="submit" class="btn btn-primary" disabled={busy || selected.size === 0} data-autofocus>
-            {busy ? 'Starting…' : 'Synchronize'}
-          </button>
-          <button type="button" class="btn" onClick={onClose}>
-            Cancel
-          </button>
-        </div>
+        <FormActions submit={busy ? 'Starting…' : 'Synchronize'} disabled={busy || selected.size === 0} onCancel={onClose} autofocus />
       </form>
     </Panel>
   );
@@ -335,17 +330,7 @@ function EventsTable({ app, resource }: { app: string; resource?: ResourceRef })
   );
   if (!items.length) return <p class="muted">No events.</p>;
   return (
-    <div class="table-wrap">
-      <table class="events-table">
-        <thead>
-          <tr>
-            <th scope="col">Reason</th>
-            <th scope="col">Message</th>
-            <th scope="col">Count</th>
-            <th scope="col">Last seen</th>
-          </tr>
-        </thead>
-        <tbody>
+    <Table class="events-table" columns={['Reason', 'Message', 'Count', 'Last seen']}>
           {items.map((e) => (
             <tr key={e.metadata.uid ?? e.metadata.name} class={e.type === 'Warning' ? 'warning' : ''}>
               <td>{e.reason}</td>
@@ -356,9 +341,7 @@ function EventsTable({ app, resource }: { app: string; resource?: ResourceRef })
               </td>
             </tr>
           ))}
-        </tbody>
-      </table>
-    </div>
+        </Table>
   );
 }
 
@@ -585,14 +568,7 @@ function DeletePanel({ app, onClose }: { app: Application; onClose: () => void }
         <label class="check">
           <input type="checkbox" checked={cascade} onChange={(e) => setCascade(e.currentTarget.checked)} /> Delete the resources too (cascade)
         </label>
-        <div class="form-actions">
-          <button type="submit" class="btn btn-danger" disabled={typed !== app.metadata.name}>
-            Delete
-          </button>
-          <button type="button" class="btn" onClick={onClose}>
-            Cancel
-          </button>
-        </div>
+        <FormActions submit="Delete" danger disabled={typed !== app.metadata.name} onCancel={onClose} />
       </form>
     </Panel>
   );

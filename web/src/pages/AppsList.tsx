@@ -3,7 +3,7 @@
 
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { type AppFilter, api, filterParams, query, readStream } from '../api';
-import { Ago, ErrorBox, HealthBadge, Link, OperationBadge, SyncBadge, shortRevision } from '../components/common';
+import { Ago, ErrorBox, HealthBadge, Link, OperationBadge, SyncBadge, Table, shortRevision } from '../components/common';
 import { setParams } from '../router';
 import type { Application, AppProject, Cluster } from '../types';
 
@@ -224,22 +224,9 @@ function Tile({ app }: { app: Application }) {
   );
 }
 
-function Table({ apps }: { apps: Application[] }) {
+function AppsTable({ apps }: { apps: Application[] }) {
   return (
-    <div class="table-wrap">
-      <table class="apps-table">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Project</th>
-            <th scope="col">Health</th>
-            <th scope="col">Sync</th>
-            <th scope="col">Source</th>
-            <th scope="col">Destination</th>
-            <th scope="col">Last sync</th>
-          </tr>
-        </thead>
-        <tbody>
+    <Table class="apps-table" columns={['Name', 'Project', 'Health', 'Sync', 'Source', 'Destination', 'Last sync']}>
           {apps.map((app) => {
             const src = source(app);
             const problem = appProblem(app);
@@ -272,9 +259,7 @@ function Table({ apps }: { apps: Application[] }) {
               </tr>
             );
           })}
-        </tbody>
-      </table>
-    </div>
+        </Table>
   );
 }
 
@@ -423,7 +408,7 @@ export function AppsListPage({ params }: { params: URLSearchParams }) {
               ))}
             </ul>
           ) : (
-            <Table apps={apps} />
+            <AppsTable apps={apps} />
           )}
           {apps && apps.length ? (
             <nav class="pager" aria-label="Pages">

@@ -3,7 +3,7 @@
 
 import { useEffect, useState } from 'preact/hooks';
 import { api, request } from '../api';
-import { ActionButton, Ago, ErrorBox, Link, Spinner } from '../components/common';
+import { ActionButton, Ago, ErrorBox, FormActions, Link, Page, Spinner, Table } from '../components/common';
 import { useLoad } from '../hooks';
 import { usePermission } from '../session';
 import type { AppProject, Repository, SyncWindow } from '../types';
@@ -15,10 +15,7 @@ export function SettingsPage() {
     ['/settings/clusters', 'Clusters', 'The clusters Capstan deploys to.'],
   ];
   return (
-    <main class="content">
-      <header class="page-header">
-        <h1>Settings</h1>
-      </header>
+    <Page title="Settings">
       <ul class="cards">
         {cards.map(([href, title, text]) => (
           <li key={href} class="card">
@@ -29,50 +26,32 @@ export function SettingsPage() {
           </li>
         ))}
       </ul>
-    </main>
+    </Page>
   );
 }
 
 export function ProjectsPage() {
   const projects = useLoad(() => api.listProjects(), []);
   return (
-    <main class="content">
-      <nav class="breadcrumbs" aria-label="Breadcrumb">
-        <Link href="/settings">Settings</Link> <span aria-hidden="true">/</span> <span aria-current="page">Projects</span>
-      </nav>
-      <header class="page-header">
-        <h1>Projects</h1>
-      </header>
+    <Page crumbs={[['/settings', 'Settings'], ['/settings/projects', 'Projects']]} title="Projects">
       <ErrorBox error={projects.error} title="Could not list projects" />
       {!projects.data ? (
         <Spinner />
       ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Description</th>
-                <th scope="col">Roles</th>
-                <th scope="col">Sync windows</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(projects.data.items ?? []).map((p) => (
-                <tr key={p.metadata.name}>
-                  <th scope="row">
-                    <Link href={`/settings/projects/${encodeURIComponent(p.metadata.name)}`}>{p.metadata.name}</Link>
-                  </th>
-                  <td>{p.spec.description}</td>
-                  <td>{p.spec.roles?.length ?? 0}</td>
-                  <td>{p.spec.syncWindows?.length ?? 0}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={['Name', 'Description', 'Roles', 'Sync windows']}>
+          {(projects.data.items ?? []).map((p) => (
+            <tr key={p.metadata.name}>
+              <th scope="row">
+                <Link href={`/settings/projects/${encodeURIComponent(p.metadata.name)}`}>{p.metadata.name}</Link>
+              </th>
+              <td>{p.spec.description}</td>
+              <td>{p.spec.roles?.length ?? 0}</td>
+              <td>{p.spec.syncWindows?.length ?? 0}</td>
+            </tr>
+          ))}
+        </Table>
       )}
-    </main>
+    </Page>
   );
 }
 
@@ -114,45 +93,33 @@ function RoleTokens({ project, role, onChange }: { project: AppProject; role: st
     <div class="role-tokens">
       <ErrorBox error={error} title="Token" />
       {tokens.length ? (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">ID</th>
-              <th scope="col">Issued</th>
-              <th scope="col">Expires</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
+        <Table columns={['ID', 'Issued', 'Expires', '']}>
+          {tokens.map((t) => (
+            <tr key={t.iat}>
+              <td>{t.id || '—'}</td>
+              <td>
+                <Ago time={new Date(t.iat * 1000).toISOString()} />
+              </td>
+              <td>{t.exp ? new Date(t.exp * 1000).toLocaleString() : 'never'}</td>
+              <td>
+                <ActionButton
+                  id={`delete-token-${role}-${t.iat}`}
+                  danger
+                  permission={canUpdate}
+                  label={`Delete token ${t.id || t.iat}`}
+                  onClick={() =>
+                    api
+                      .deleteProjectToken(project.metadata.name, role, t.iat)
+                      .then(onChange)
+                      .catch(setError)
+                  }
+                >
+                  Delete
+                </ActionButton>
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {tokens.map((t) => (
-              <tr key={t.iat}>
-                <td>{t.id || '—'}</td>
-                <td>
-                  <Ago time={new Date(t.iat * 1000).toISOString()} />
-                </td>
-                <td>{t.exp ? new Date(t.exp * 1000).toLocaleString() : 'never'}</td>
-                <td>
-                  <ActionButton
-                    id={`delete-token-${role}-${t.iat}`}
-                    danger
-                    permission={canUpdate}
-                    label={`Delete token ${t.id || t.iat}`}
-                    onClick={() =>
-                      api
-                        .deleteProjectToken(project.metadata.name, role, t.iat)
-                        .then(onChange)
-                        .catch(setError)
-                    }
-                  >
-                    Delete
-                  </ActionButton>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
       ) : (
         <p class="muted">No tokens.</p>
       )}
@@ -209,14 +176,14 @@ export function ProjectPage({ name }: { name: string }) {
   const project = useLoad(() => api.getProject(name), [name]);
   const p = project.data;
   return (
-    <main class="content">
-      <nav class="breadcrumbs" aria-label="Breadcrumb">
-        <Link href="/settings">Settings</Link> <span aria-hidden="true">/</span> <Link href="/settings/projects">Projects</Link>{' '}
-        <span aria-hidden="true">/</span> <span aria-current="page">{name}</span>
-      </nav>
-      <header class="page-header">
-        <h1>Project {name}</h1>
-      </header>
+    <Page
+      crumbs={[
+        ['/settings', 'Settings'],
+        ['/settings/projects', 'Projects'],
+        [`/settings/projects/${encodeURIComponent(name)}`, name],
+      ]}
+      title={`Project ${name}`}
+    >
       <ErrorBox error={project.error} title={`Could not read project ${name}`} />
       {!p ? (
         project.error ? null : <Spinner />
@@ -266,28 +233,16 @@ export function ProjectPage({ name }: { name: string }) {
             {!p.spec.syncWindows?.length ? (
               <p class="muted">No sync windows: syncs may run at any time.</p>
             ) : (
-              <div class="table-wrap">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">Kind</th>
-                      <th scope="col">Schedule</th>
-                      <th scope="col">Applies to</th>
-                      <th scope="col">Manual sync</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {p.spec.syncWindows.map((w, i) => (
-                      <WindowRow key={i} w={w} />
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <Table columns={['Kind', 'Schedule', 'Applies to', 'Manual sync']}>
+                {p.spec.syncWindows.map((w, i) => (
+                  <WindowRow key={i} w={w} />
+                ))}
+              </Table>
             )}
           </section>
         </>
       )}
-    </main>
+    </Page>
   );
 }
 
@@ -369,11 +324,7 @@ function AddRepo({ onAdded }: { onAdded: () => void }) {
           <input type="checkbox" checked={form.insecure} onChange={set('insecure')} /> Skip server verification (insecure)
         </label>
       </div>
-      <div class="form-actions">
-        <button type="submit" class="btn btn-primary" disabled={busy}>
-          {busy ? 'Connecting…' : 'Connect'}
-        </button>
-      </div>
+      <FormActions submit={busy ? 'Connecting…' : 'Connect'} disabled={busy} />
     </form>
   );
 }
@@ -385,18 +336,15 @@ export function ReposPage() {
   const [error, setError] = useState<unknown>(null);
   useEffect(() => setError(null), [repos.data]);
   return (
-    <main class="content">
-      <nav class="breadcrumbs" aria-label="Breadcrumb">
-        <Link href="/settings">Settings</Link> <span aria-hidden="true">/</span> <span aria-current="page">Repositories</span>
-      </nav>
-      <header class="page-header">
-        <h1>Repositories</h1>
-        <div class="toolbar">
-          <ActionButton id="connect-repo" primary permission={canCreate} onClick={() => setAdding((a) => !a)}>
-            {adding ? 'Close' : 'Connect repository'}
-          </ActionButton>
-        </div>
-      </header>
+    <Page
+      crumbs={[['/settings', 'Settings'], ['/settings/repos', 'Repositories']]}
+      title="Repositories"
+      toolbar={
+        <ActionButton id="connect-repo" primary permission={canCreate} onClick={() => setAdding((a) => !a)}>
+          {adding ? 'Close' : 'Connect repository'}
+        </ActionButton>
+      }
+    >
       {adding ? (
         <AddRepo
           onAdded={() => {
@@ -411,42 +359,26 @@ export function ReposPage() {
       ) : !(repos.data.items ?? []).length ? (
         <p class="muted">No repositories connected.</p>
       ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Type</th>
-                <th scope="col">Name</th>
-                <th scope="col">Repository</th>
-                <th scope="col">Project</th>
-                <th scope="col">Connection</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {(repos.data.items ?? []).map((r) => (
-                <tr key={r.repo}>
-                  <td>{r.type ?? 'git'}</td>
-                  <td>{r.name ?? ''}</td>
-                  <td class="ellipsis" title={r.repo}>
-                    {r.repo}
-                  </td>
-                  <td>{r.project ?? ''}</td>
-                  <td>
-                    <ConnectionState repo={r.repo} />
-                  </td>
-                  <td>
-                    <RepoDelete repo={r} onDeleted={repos.reload} onError={setError} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={['Type', 'Name', 'Repository', 'Project', 'Connection', '']}>
+          {(repos.data.items ?? []).map((r) => (
+            <tr key={r.repo}>
+              <td>{r.type ?? 'git'}</td>
+              <td>{r.name ?? ''}</td>
+              <td class="ellipsis" title={r.repo}>
+                {r.repo}
+              </td>
+              <td>{r.project ?? ''}</td>
+              <td>
+                <ConnectionState repo={r.repo} />
+              </td>
+              <td>
+                <RepoDelete repo={r} onDeleted={repos.reload} onError={setError} />
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
-    </main>
+    </Page>
   );
 }
 
@@ -475,45 +407,34 @@ function RepoDelete({ repo, onDeleted, onError }: { repo: Repository; onDeleted:
 export function ClustersPage() {
   const clusters = useLoad(() => api.listClusters(), []);
   return (
-    <main class="content">
-      <nav class="breadcrumbs" aria-label="Breadcrumb">
-        <Link href="/settings">Settings</Link> <span aria-hidden="true">/</span> <span aria-current="page">Clusters</span>
-      </nav>
-      <header class="page-header">
-        <h1>Clusters</h1>
-      </header>
+    <Page crumbs={[['/settings', 'Settings'], ['/settings/clusters', 'Clusters']]} title="Clusters">
       <ErrorBox error={clusters.error} title="Could not list clusters" />
       {!clusters.data ? (
         <Spinner />
       ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Server</th>
-                <th scope="col">Version</th>
-                <th scope="col">Connection</th>
-                <th scope="col">Applications</th>
+        <Table columns={['Name', 'Server', 'Version', 'Connection', 'Applications']}>
+          {(clusters.data.items ?? []).map((c) => {
+            const conn = c.info?.connectionState ?? c.connectionState;
+            return (
+              <tr key={c.server}>
+                <th scope="row">{c.name}</th>
+                <td class="ellipsis">{c.server}</td>
+                <td>{c.info?.serverVersion ?? c.serverVersion ?? '—'}</td>
+                <td>
+                  {conn?.status ? (
+                    <span class={`conn ${conn.status === 'Successful' ? 'ok' : 'failed'}`} title={conn.message}>
+                      {conn.status}
+                    </span>
+                  ) : (
+                    <span class="muted">—</span>
+                  )}
+                </td>
+                <td>{c.info?.applicationsCount ?? '—'}</td>
               </tr>
-            </thead>
-            <tbody>
-              {(clusters.data.items ?? []).map((c) => {
-                const conn = c.info?.connectionState ?? c.connectionState;
-                return (
-                  <tr key={c.server}>
-                    <th scope="row">{c.name}</th>
-                    <td class="ellipsis">{c.server}</td>
-                    <td>{c.info?.serverVersion ?? c.serverVersion ?? '—'}</td>
-                    <td>{conn?.status ? <span class={`conn ${conn.status === 'Successful' ? 'ok' : 'failed'}`} title={conn.message}>{conn.status}</span> : <span class="muted">—</span>}</td>
-                    <td>{c.info?.applicationsCount ?? '—'}</td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+            );
+          })}
+        </Table>
       )}
-    </main>
+    </Page>
   );
 }
