@@ -472,24 +472,41 @@ pub async fn update_spec(
     validate_spec: bool,
     project: Option<&str>,
 ) -> ApiResult<Application> {
-    let spec = serde_json::from_str(spec_json)
+    let spec: capstan_types::application::ApplicationSpec = serde_json::from_str(spec_json)
         .map_err(|e| ApiError::InvalidArgument(format!("invalid application spec: {e}")))?;
-    let current = find(state, principal, name, project, "update").await?;
-    let mut updated = (*current).clone();
-    updated.spec = spec;
-    state.authorize(principal, "applications", "update", &rbac_object(&updated))?;
-    if validate_spec {
-        validate(state, &updated)?;
+    let mut current = find(state, principal, name, project, "update").await?;
+    // The controller writes the status all the time; a spec written over a copy a status write
+    // just replaced is retried on the fresh object (as Argo CD's UpdateSpec), not refused.
+    let mut attempt = 0;
+    loop {
+        let mut updated = (*current).clone();
+        updated.spec = spec.clone();
+        state.authorize(principal, "applications", "update", &rbac_object(&updated))?;
+        if validate_spec {
+            validate(state, &updated)?;
+        }
+        match audit::replace(
+            state,
+            principal,
+            &state.apps,
+            updated,
+            "application",
+            "updated application spec",
+        )
+        .await
+        {
+            Err(ApiError::Conflict(_)) if attempt < 5 => {
+                attempt += 1;
+                let api: Api<Application> = Api::namespaced(state.client.clone(), &state.namespace);
+                current = Arc::new(
+                    api.get(name)
+                        .await
+                        .map_err(|e| ApiError::from_kube(e, "application", name))?,
+                );
+            }
+            other => return other,
+        }
     }
-    audit::replace(
-        state,
-        principal,
-        &state.apps,
-        updated,
-        "application",
-        "updated application spec",
-    )
-    .await
 }
 
 /// `Patch`: a JSON patch (RFC 6902) or merge patch (RFC 7386) of the Application, checked like
