@@ -195,8 +195,29 @@ async fn drop_finalizer(ctx: &Ctx, name: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether this ApplicationSet (`uid`) may manage the existing Application `current` of a
+/// generated name: yes when it owns it, or when no controller owns it (it adopts it, as Argo
+/// CD's controller does — an Application restored from a backup, or created by hand before
+/// the set); no when another controller (another ApplicationSet) owns it.
+pub fn claim(current: &Application, uid: &str) -> Result<(), String> {
+    let owners = current.owner_references();
+    if owners.iter().any(|o| o.uid == uid) {
+        return Ok(());
+    }
+    match owners.iter().find(|o| o.controller == Some(true)) {
+        None => Ok(()),
+        Some(other) => Err(format!(
+            "the Application {:?} exists and belongs to {} {:?}, not to this ApplicationSet",
+            current.name_any(),
+            other.kind,
+            other.name
+        )),
+    }
+}
+
 /// Creates, updates and deletes owned Applications as the policy allows. Refuses (without
-/// touching anything) when a generated name belongs to an Application it does not own.
+/// touching anything) when a generated name belongs to an Application another controller
+/// owns; adopts one no controller owns.
 async fn apply(ctx: &Ctx, appset: &ApplicationSet, desired: &[Application]) -> Result<(), String> {
     let policy = policy(appset);
     let (may_update, may_delete) = match policy {
@@ -215,13 +236,8 @@ async fn apply(ctx: &Ctx, appset: &ApplicationSet, desired: &[Application]) -> R
         .map(|a| (a.name_any(), a))
         .collect();
     for app in desired {
-        let name = app.name_any();
-        if let Some(current) = existing.get(&name)
-            && !current.owner_references().iter().any(|o| o.uid == uid)
-        {
-            return Err(format!(
-                "the Application {name:?} exists and does not belong to this ApplicationSet"
-            ));
+        if let Some(current) = existing.get(&app.name_any()) {
+            claim(current, &uid)?;
         }
     }
     let owner = OwnerReference {
@@ -358,4 +374,55 @@ async fn write_status(
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::claim;
+    use capstan_types::Application;
+    use serde_json::json;
+
+    #[test]
+    fn a_set_manages_its_own_apps_adopts_ownerless_ones_and_leaves_others_alone() {
+        let app = |owners: serde_json::Value| -> Application {
+            serde_json::from_value(json!({
+                "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                "metadata": {"name": "web-dev", "ownerReferences": owners},
+                "spec": {"project": "default", "destination": {}},
+            }))
+            .expect("app")
+        };
+        let owner = |uid: &str, name: &str, controller: bool| {
+            json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+                   "name": name, "uid": uid, "controller": controller})
+        };
+        let cases = [
+            (
+                "owned by this set",
+                app(json!([owner("me", "web", true)])),
+                true,
+            ),
+            (
+                "no owner: adopted (restored from a backup)",
+                app(json!([])),
+                true,
+            ),
+            (
+                "a non-controller owner only",
+                app(json!([owner("x", "other", false)])),
+                true,
+            ),
+            (
+                "another set controls it",
+                app(json!([owner("x", "other", true)])),
+                false,
+            ),
+        ];
+        for (what, current, ok) in cases {
+            let got = claim(&current, "me");
+            assert_eq!(got.is_ok(), ok, "{what}: {got:?}");
+        }
+        let err = claim(&app(json!([owner("x", "other", true)])), "me").unwrap_err();
+        assert!(err.contains("belongs to ApplicationSet \"other\""), "{err}");
+    }
 }
