@@ -26,6 +26,18 @@ struct Args {
     /// Redis URL of the shared cache (resource trees for the api-server).
     #[arg(long, env = "CAPSTAN_CONTROLLER_REDIS_URL")]
     redis_url: Option<String>,
+    /// Redis password when it is not in the URL (an Azure Cache for Redis access key): taken
+    /// verbatim, so `/`, `+` and `=` need no percent-encoding.
+    #[arg(
+        long,
+        env = "CAPSTAN_CONTROLLER_REDIS_PASSWORD",
+        hide_env_values = true
+    )]
+    redis_password: Option<String>,
+    /// PEM file of the CA certificates that sign the Redis server's certificate (`rediss://`),
+    /// trusted instead of the built-in Mozilla roots; read at start.
+    #[arg(long, env = "CAPSTAN_CONTROLLER_REDIS_CA_FILE", value_name = "FILE")]
+    redis_ca_file: Option<std::path::PathBuf>,
     /// File holding the 32-byte cache encryption key (shared with the api-server).
     #[arg(long, env = "CAPSTAN_CONTROLLER_CACHE_KEY_FILE")]
     cache_key_file: Option<std::path::PathBuf>,
@@ -72,7 +84,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let cache = match &args.redis_url {
         Some(url) => Some(capstan_cache::Cache::for_component(
             "application-controller",
-            Some(url),
+            capstan_cache::RedisOptions {
+                url: Some(url.clone()),
+                password: args.redis_password.clone(),
+                tls_ca_file: args.redis_ca_file.clone(),
+            },
             args.cache_key_file.as_deref(),
             &mut registry,
         )?),

@@ -93,6 +93,18 @@ struct Args {
     /// Redis URL of the shared cache (revocations, logins in progress).
     #[arg(long, env = "CAPSTAN_AUTH_GATEWAY_REDIS_URL")]
     redis_url: Option<String>,
+    /// Redis password when it is not in the URL (an Azure Cache for Redis access key): taken
+    /// verbatim, so `/`, `+` and `=` need no percent-encoding.
+    #[arg(
+        long,
+        env = "CAPSTAN_AUTH_GATEWAY_REDIS_PASSWORD",
+        hide_env_values = true
+    )]
+    redis_password: Option<String>,
+    /// PEM file of the CA certificates that sign the Redis server's certificate (`rediss://`),
+    /// trusted instead of the built-in Mozilla roots; read at start.
+    #[arg(long, env = "CAPSTAN_AUTH_GATEWAY_REDIS_CA_FILE", value_name = "FILE")]
+    redis_ca_file: Option<PathBuf>,
     /// File with the 32-byte cache encryption key (the one the other components use).
     #[arg(long, env = "CAPSTAN_AUTH_GATEWAY_CACHE_KEY_FILE")]
     cache_key_file: Option<PathBuf>,
@@ -126,7 +138,11 @@ async fn main() -> anyhow::Result<()> {
     let mut registry = prometheus_client::registry::Registry::default();
     let cache = capstan_cache::Cache::for_component(
         "auth-gateway",
-        args.redis_url.as_deref(),
+        capstan_cache::RedisOptions {
+            url: args.redis_url.clone(),
+            password: args.redis_password.clone(),
+            tls_ca_file: args.redis_ca_file.clone(),
+        },
         args.cache_key_file.as_deref(),
         &mut registry,
     )?;

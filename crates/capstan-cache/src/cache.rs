@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use deadpool_redis::redis::{self, AsyncConnectionConfig, FromRedisValue};
+use deadpool_redis::redis::{
+    self, AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, FromRedisValue,
+    IntoConnectionInfo, TlsCertificates,
+};
 use deadpool_redis::{Manager, Pool, Runtime, Timeouts};
 use futures::{Stream, StreamExt};
 use prometheus_client::registry::Registry;
@@ -16,7 +19,7 @@ use crate::codec::Codec;
 use crate::config::redact_url;
 use crate::health::{Admit, Health, WarnLimiter};
 use crate::metrics::Metrics;
-use crate::{CacheConfig, CacheError, CacheKey};
+use crate::{CacheConfig, CacheError, CacheKey, RedisOptions};
 
 /// Values at least this large are compressed/encrypted (and decrypted/inflated) on the
 /// blocking pool instead of on the async worker: gzip of a few MB of manifests takes
@@ -84,28 +87,35 @@ struct Redis {
     client: redis::Client,
     /// For logs: the URL without credentials.
     shown_url: String,
+    /// `rediss://`.
+    tls: bool,
 }
 
 impl Cache {
-    /// The cache of a component binary (`initiator` names it in Redis' client list): Redis at
-    /// `redis_url` with the encryption key read from `key_file` (a fresh key without one, which
-    /// only suits a component that shares nothing), or a disabled cache when there is no URL.
+    /// The cache of a component binary (`initiator` labels its metrics): Redis as `redis`
+    /// says (URL, separate password, CA file) with the encryption key read from `key_file` (a
+    /// fresh key without one, which only suits a component that shares nothing), or a
+    /// disabled cache when there is no URL.
     pub fn for_component(
         initiator: &str,
-        redis_url: Option<&str>,
+        redis: RedisOptions,
         key_file: Option<&std::path::Path>,
         registry: &mut Registry,
     ) -> Result<Self, CacheError> {
-        let Some(url) = redis_url else {
+        let RedisOptions {
+            url: Some(url),
+            password,
+            tls_ca_file,
+        } = redis
+        else {
             return Ok(Self::disabled());
         };
         Self::new(
             CacheConfig {
                 initiator: initiator.to_owned(),
-                ..CacheConfig::new(
-                    Some(url.to_owned()),
-                    crate::EncryptionKey::load_or_generate(key_file)?,
-                )
+                redis_password: password,
+                tls_ca_file,
+                ..CacheConfig::new(Some(url), crate::EncryptionKey::load_or_generate(key_file)?)
             },
             registry,
         )
@@ -116,7 +126,10 @@ impl Cache {
     /// `redis_url: None` the cache is disabled: every `get` misses, `set`/`delete` do
     /// nothing, `publish`/`subscribe` return [`CacheError::Disabled`].
     ///
-    /// Fails only on a malformed configuration (unparsable URL, zero timeout or pool size).
+    /// Fails only on a malformed configuration: an unparsable URL, a `#insecure` one, a
+    /// password both in the URL and in `redis_password`, a `tls_ca_file` that cannot be read,
+    /// holds no PEM certificate or comes with a URL other than `rediss://`, a zero timeout or
+    /// pool size.
     pub fn new(config: CacheConfig, registry: &mut Registry) -> Result<Self, CacheError> {
         if config.op_timeout.is_zero() {
             return Err(invalid_config("op_timeout must be positive"));
@@ -141,6 +154,9 @@ impl Cache {
         match &inner.redis {
             Some(redis) => tracing::info!(
                 url = %redis.shown_url,
+                tls = redis.tls,
+                ca_file = config.tls_ca_file.as_ref().map(|p| p.display().to_string()),
+                separate_password = config.redis_password.as_ref().is_some_and(|p| !p.is_empty()),
                 prefix = %inner.prefix,
                 "Redis cache configured"
             ),
@@ -469,12 +485,43 @@ impl Inner {
 /// Builds the pool and the pub/sub client; nothing connects yet.
 fn connect_lazily(url: &str, config: &CacheConfig) -> Result<Redis, CacheError> {
     let shown_url = redact_url(url);
-    let client = redis::Client::open(url)
+    let info = url
+        .into_connection_info()
         .map_err(|e| invalid_config(&format!("Redis URL {shown_url}: {e}")))?;
+    let info = with_password(info, config.redis_password.as_deref(), &shown_url)?;
+    let tls = match info.addr() {
+        ConnectionAddr::TcpTls { insecure: true, .. } => {
+            return Err(invalid_config(&format!(
+                "Redis URL {shown_url}: #insecure (no certificate verification) is not \
+                 supported; trust the server's CA with a CA file instead"
+            )));
+        }
+        ConnectionAddr::TcpTls { .. } => true,
+        _ => false,
+    };
+    if tls {
+        install_crypto_provider();
+    }
+    let client = match &config.tls_ca_file {
+        None => redis::Client::open(info),
+        Some(_) if !tls => {
+            return Err(invalid_config(&format!(
+                "a Redis CA file needs a rediss:// URL, not {shown_url}"
+            )));
+        }
+        Some(path) => redis::Client::build_with_tls(
+            info,
+            TlsCertificates {
+                client_tls: None,
+                root_cert: Some(read_ca_file(path)?),
+            },
+        ),
+    }
+    .map_err(|e| invalid_config(&format!("Redis URL {shown_url}: {e}")))?;
     let connection = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(config.op_timeout))
         .set_response_timeout(Some(config.op_timeout));
-    let manager = Manager::new_with_config(url, connection)
+    let manager = Manager::new_with_config(client.get_connection_info().clone(), connection)
         .map_err(|e| invalid_config(&format!("Redis URL {shown_url}: {e}")))?;
     let pool = Pool::builder(manager)
         .max_size(config.pool_size)
@@ -490,7 +537,58 @@ fn connect_lazily(url: &str, config: &CacheConfig) -> Result<Redis, CacheError> 
         pool,
         client,
         shown_url,
+        tls,
     })
+}
+
+/// `info` with `password` (given apart from the URL) as its password, kept verbatim.
+fn with_password(
+    info: ConnectionInfo,
+    password: Option<&str>,
+    shown_url: &str,
+) -> Result<ConnectionInfo, CacheError> {
+    let Some(password) = password.filter(|p| !p.is_empty()) else {
+        return Ok(info);
+    };
+    if info.redis_settings().password().is_some() {
+        return Err(invalid_config(&format!(
+            "the Redis password is given both in the URL ({shown_url}) and separately; \
+             keep one"
+        )));
+    }
+    let settings = info.redis_settings().clone().set_password(password);
+    Ok(info.set_redis_settings(settings))
+}
+
+/// The PEM text of a CA file, checked to hold at least one readable certificate (an empty
+/// trust store would fail every connection later, with a less helpful message).
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<u8>, CacheError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let shown = path.display();
+    let pem =
+        std::fs::read(path).map_err(|e| invalid_config(&format!("Redis CA file {shown}: {e}")))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid_config(&format!("Redis CA file {shown}: {e}")))?;
+    if certificates.is_empty() {
+        return Err(invalid_config(&format!(
+            "Redis CA file {shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        )));
+    }
+    Ok(pem)
+}
+
+/// Redis TLS is rustls, which builds its client configuration with the process-wide default
+/// crypto provider. Installs ring — the provider of every rustls use in Capstan — unless the
+/// process already chose one, so Redis TLS works whatever mix of rustls features the build
+/// ends up with (both ring and aws-lc-rs would otherwise make rustls panic on first use).
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another installer is fine: a provider is installed either way.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
 }
 
 fn invalid_config(reason: &str) -> CacheError {
@@ -560,6 +658,92 @@ mod tests {
             match Cache::new(config, &mut Registry::default()) {
                 Err(CacheError::InvalidConfig { reason }) => {
                     assert!(!reason.contains("s3cret"), "{name}: {reason}");
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn tls_and_password_settings_are_validated_up_front() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("not-pem.crt");
+        std::fs::write(&not_pem, "just text\n").unwrap();
+        let config = |url: &str, password: Option<&str>, ca: Option<std::path::PathBuf>| {
+            let mut config = CacheConfig::new(Some(url.into()), crate::EncryptionKey::generate());
+            config.redis_password = password.map(str::to_owned);
+            config.tls_ca_file = ca;
+            config
+        };
+        let valid = [
+            config("rediss://cache.example.net:6380", None, None),
+            config("rediss://cache.example.net:6380/1", Some("a/b+c="), None),
+            config(
+                "rediss://alice@cache.example.net:6380",
+                Some("a/b+c="),
+                None,
+            ),
+            config("redis://127.0.0.1:6379", Some("a/b+c="), None),
+            // An empty separate password (an empty Secret key) is no password.
+            config("redis://:s3cret@127.0.0.1:6379", Some(""), None),
+        ];
+        for config in valid {
+            let shown = format!("{config:?}");
+            Cache::new(config, &mut Registry::default()).unwrap_or_else(|e| panic!("{shown}: {e}"));
+        }
+        let invalid = [
+            (
+                "#insecure",
+                config(
+                    "rediss://:s3cret@cache.example.net:6380/#insecure",
+                    None,
+                    None,
+                ),
+                "#insecure",
+            ),
+            (
+                "password twice",
+                config(
+                    "rediss://:s3cret@cache.example.net:6380",
+                    Some("a/b+c="),
+                    None,
+                ),
+                "both in the URL",
+            ),
+            (
+                "CA file without TLS",
+                config(
+                    "redis://:s3cret@127.0.0.1:6379",
+                    None,
+                    Some(not_pem.clone()),
+                ),
+                "needs a rediss:// URL",
+            ),
+            (
+                "missing CA file",
+                config(
+                    "rediss://cache.example.net:6380",
+                    Some("a/b+c="),
+                    Some(dir.path().join("absent.crt")),
+                ),
+                "absent.crt",
+            ),
+            (
+                "CA file without a certificate",
+                config(
+                    "rediss://cache.example.net:6380",
+                    None,
+                    Some(not_pem.clone()),
+                ),
+                "holds no PEM certificate",
+            ),
+        ];
+        for (name, config, want) in invalid {
+            match Cache::new(config, &mut Registry::default()) {
+                Err(CacheError::InvalidConfig { reason }) => {
+                    assert!(reason.contains(want), "{name}: {reason}");
+                    assert!(!reason.contains("s3cret"), "{name}: {reason}");
+                    assert!(!reason.contains("a/b+c="), "{name}: {reason}");
                 }
                 other => panic!("{name}: {other:?}"),
             }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
@@ -27,9 +27,20 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 /// short default because a slow cache is worse than none.
 #[derive(Clone)]
 pub struct CacheConfig {
-    /// `redis://[user:password@]host:port[/db]` (or `rediss://`); `None` disables the cache:
-    /// every `get` misses and every `set` is a no-op.
+    /// `redis://[user[:password]@]host:port[/db]`, or `rediss://…` for TLS (Azure Cache for
+    /// Redis: `rediss://<name>.redis.cache.windows.net:6380`); `None` disables the cache:
+    /// every `get` misses and every `set` is a no-op. The `#insecure` fragment (no certificate
+    /// verification) is refused.
     pub redis_url: Option<String>,
+    /// The password, when it is not in the URL: taken as is, so an Azure access key with `/`,
+    /// `+` or `=` needs no percent-encoding. Combined with the URL's user name, if any. Giving
+    /// a password both here and in the URL is a configuration error. Never logged.
+    pub redis_password: Option<String>,
+    /// With a `rediss://` URL: a PEM file of the CA certificates that sign the server's
+    /// certificate, trusted *instead of* the built-in Mozilla roots (a private CA, a
+    /// self-signed server). Read once, when the cache is built. `None`: the Mozilla roots,
+    /// which Azure Cache for Redis' certificates chain to.
+    pub tls_ca_file: Option<PathBuf>,
     /// The prefix of every key name, default [`DEFAULT_PREFIX`] (`capstan:v1`).
     pub prefix: String,
     /// The key that encrypts every value. Every process sharing the Redis must use the same.
@@ -53,6 +64,8 @@ impl CacheConfig {
     pub fn new(redis_url: Option<String>, key: EncryptionKey) -> Self {
         CacheConfig {
             redis_url,
+            redis_password: None,
+            tls_ca_file: None,
             prefix: DEFAULT_PREFIX.to_string(),
             key,
             op_timeout: DEFAULT_OP_TIMEOUT,
@@ -70,12 +83,40 @@ impl fmt::Debug for CacheConfig {
                 "redis_url",
                 &self.redis_url.as_deref().map(redact_url).as_deref(),
             )
+            .field(
+                "redis_password",
+                &self.redis_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("tls_ca_file", &self.tls_ca_file)
             .field("prefix", &self.prefix)
             .field("key", &self.key)
             .field("op_timeout", &self.op_timeout)
             .field("retry_after", &self.retry_after)
             .field("initiator", &self.initiator)
             .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+/// How a component binary reaches Redis: its `--redis-url`, `--redis-password` and
+/// `--redis-ca-file` flags (see [`Cache::for_component`](crate::Cache::for_component) and the
+/// fields of the same meaning in [`CacheConfig`]). `Debug` hides the password.
+#[derive(Clone, Default)]
+pub struct RedisOptions {
+    /// [`CacheConfig::redis_url`]; `None` disables the cache.
+    pub url: Option<String>,
+    /// [`CacheConfig::redis_password`].
+    pub password: Option<String>,
+    /// [`CacheConfig::tls_ca_file`].
+    pub tls_ca_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("url", &self.url.as_deref().map(redact_url).as_deref())
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("tls_ca_file", &self.tls_ca_file)
             .finish()
     }
 }
@@ -309,10 +350,27 @@ mod tests {
         assert!(shown.contains("redacted"), "{shown}");
         assert!(!shown.contains(&hex::encode(RAW)), "{shown}");
         assert!(!shown.contains(&hex::encode(&RAW[..4])), "{shown}");
-        let config = CacheConfig::new(Some("redis://:s3cret@127.0.0.1:6379/0".into()), key);
+        let mut config = CacheConfig::new(Some("redis://:s3cret@127.0.0.1:6379/0".into()), key);
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("redis://***@127.0.0.1:6379/0"), "{shown}");
+        config.redis_password = Some("a/b+c=".into());
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("a/b+c="), "{shown}");
+        assert!(
+            shown.contains("redis_password: Some(\"<redacted>\")"),
+            "{shown}"
+        );
+        let options = RedisOptions {
+            url: Some("rediss://:s3cret@h:6380".into()),
+            password: Some("a/b+c=".into()),
+            tls_ca_file: None,
+        };
+        let shown = format!("{options:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("a/b+c="),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -98,8 +98,9 @@ impl From<serde_json::Error> for CacheError {
 
 impl CacheError {
     /// `true` for failures that mean Redis itself is unreachable or unhealthy (connection,
-    /// I/O, timeout, pool), as opposed to a bad value or a server's answer to one command.
-    /// Only these mark Redis as down.
+    /// I/O, TLS, timeout, pool, authentication — `NOAUTH` fails every command alike), as
+    /// opposed to a bad value or a server's answer to one command. Only these mark Redis as
+    /// down.
     pub fn is_connectivity(&self) -> bool {
         match self {
             CacheError::Timeout(_) | CacheError::Pool(_) | CacheError::Unavailable => true,
@@ -109,6 +110,7 @@ impl CacheError {
                     || e.is_connection_dropped()
                     || e.is_timeout()
                     || e.is_unrecoverable_error()
+                    || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"))
             }
             _ => false,
         }

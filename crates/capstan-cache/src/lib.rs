@@ -55,7 +55,7 @@ pub mod singleflight;
 pub use cache::{Cache, CacheStats};
 pub use config::{
     CacheConfig, DEFAULT_OP_TIMEOUT, DEFAULT_POOL_SIZE, DEFAULT_PREFIX, DEFAULT_RETRY_AFTER,
-    EncryptionKey,
+    EncryptionKey, RedisOptions,
 };
 pub use error::CacheError;
 pub use key::CacheKey;

@@ -38,6 +38,10 @@ pub use service::{RepoService, ServiceSettings};
 pub struct RepoServerConfig {
     /// Redis of the shared cache; `None` disables caching.
     pub redis_url: Option<String>,
+    /// The Redis password when it is not in the URL (see `capstan_cache::CacheConfig`).
+    pub redis_password: Option<String>,
+    /// CA certificates (PEM) for a `rediss://` Redis, instead of the built-in roots.
+    pub redis_ca_file: Option<PathBuf>,
     /// File with the cache encryption key; `None` = a key of this process only.
     pub cache_key_file: Option<PathBuf>,
     /// TTL of rendered manifests.
@@ -79,6 +83,8 @@ impl RepoServerConfig {
     ) -> Self {
         Self {
             redis_url: None,
+            redis_password: None,
+            redis_ca_file: None,
             cache_key_file: None,
             manifest_cache_ttl: Duration::from_secs(24 * 3600),
             revision_cache_ttl: Duration::from_secs(15),
@@ -142,6 +148,8 @@ pub async fn build_service(
     let cache = Cache::new(
         CacheConfig {
             initiator: "repo-server".to_owned(),
+            redis_password: config.redis_password.clone(),
+            tls_ca_file: config.redis_ca_file.clone(),
             ..CacheConfig::new(config.redis_url.clone(), key)
         },
         registry,
