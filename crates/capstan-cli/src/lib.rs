@@ -18,7 +18,9 @@
 //!   `capstan version`, `capstan completion SHELL`;
 //! - `capstan admin settings resource-overrides health OBJECT.yaml --argocd-cm-path CM.yaml`:
 //!   the health the application controller would give an object under an `argocd-cm`,
-//!   offline (see [`admin::settings::resource_overrides`]).
+//!   offline (see [`admin::settings::resource_overrides`]);
+//! - `capstan admin export` / `import`: the disaster-recovery backup of an installation (see
+//!   [`admin::backup`]).
 //!
 //! Networked commands talk gRPC to the api-server (`capstan-proto`'s services) over one
 //! HTTP/2 connection: plaintext h2c for a bare `host:port` (the api-server's default today),
@@ -28,7 +30,10 @@
 //! and `-o yaml` print them exactly as the server returned them.
 //!
 //! **Architecture Invariant:** the CLI talks to Capstan only over its public gRPC API
-//! (`capstan-proto`); the offline `admin` commands read local files only and talk to nothing.
+//! (`capstan-proto`); the offline `admin settings` commands read local files only and talk to
+//! nothing; `admin export` / `import` talk to the Kubernetes API with the user's kubeconfig,
+//! never to Capstan, so that a backup and a restore work while Capstan is down (as
+//! `argocd admin export` does).
 //! It never links the controller, api-server, repo-server or auth-gateway crates: behaviour it
 //! shares with them comes from the pure crates (`capstan-types`, `capstan-health`, ...), so
 //! the CLI computes exactly what they compute.
@@ -173,7 +178,8 @@ pub enum Command {
                             capstan completion zsh > \"${fpath[1]}/_capstan\"\n  \
                             capstan completion fish > ~/.config/fish/completions/capstan.fish")]
     Completion(CompletionArgs),
-    /// Commands for Capstan administrators (today: offline checks of local settings files).
+    /// Commands for Capstan administrators: offline checks of settings files, backup and
+    /// restore.
     Admin(admin::AdminArgs),
 }
 
@@ -233,7 +239,7 @@ async fn run_networked(
 }
 
 /// Runs `future` to completion on a current-thread tokio runtime built for it.
-fn block_on<F: Future<Output = anyhow::Result<()>>>(future: F) -> anyhow::Result<()> {
+pub(crate) fn block_on<F: Future<Output = anyhow::Result<()>>>(future: F) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
