@@ -2,16 +2,20 @@
 # scripts/quickstart.sh — Capstan's main job, locally: a local control plane, Redis, a Git
 # server serving the example repository (examples/k8s-manifests, laid out like the seed guide's
 # k8s-manifests), Capstan's CRDs and settings, the repository Secret, the AppProject and the
-# App of Apps.
+# App of Apps; an OpenID Connect provider standing in for Azure AD (the test IdP: users alice,
+# devops, and bob, developer, picked on its login form).
 #
-# Then it builds the web dashboard (web/ → web/dist), starts capstan-repo-server,
-# capstan-application-controller, capstan-api-server (serving the dashboard with
-# --static-assets web/dist) and capstan-auth-gateway (the front door), logs the `capstan` CLI
-# in through the gateway as admin with the generated initial password
+# Then it starts capstan-repo-server, capstan-application-controller, capstan-api-server (with
+# the web dashboard) and capstan-auth-gateway (the front door, SSO through the IdP), logs the
+# `capstan` CLI in through the gateway as admin with the generated initial password
 # (argocd-initial-admin-secret, as the seed guide reads it), applies the root Application and
-# prints every app's sync and health as they converge, and the dashboard's URL.
+# prints every app's sync and health as they converge, then the dashboard's URL and the
+# password. It stays in the foreground: Ctrl-C stops everything it started.
 #
-# Knobs: TESTENV_DIR (default <repo>/.testenv); `scripts/quickstart.sh down` stops everything.
+# Usage: scripts/quickstart.sh            bring it up; Ctrl-C stops it all
+#        scripts/quickstart.sh --detach   bring it up and leave it running
+#        scripts/quickstart.sh down       stop what a detached run left running
+# Knobs: TESTENV_DIR (default <repo>/.testenv), QUICKSTART_TIMEOUT (convergence, default 300 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -20,13 +24,15 @@ T0=$(date +%s)
 step() { printf '==> [%3ss] %s\n' "$(( $(date +%s) - T0 ))" "$*" >&2; }
 
 stop_components() {
-  for pidfile in "$TESTENV_DIR"/capstan-*.pid; do
+  for pidfile in "$TESTENV_DIR"/capstan-*.pid "$TESTENV_DIR"/oidc-idp.pid; do
     [ -f "$pidfile" ] || continue
     kill "$(cat "$pidfile")" 2>/dev/null || true
     rm -f "$pidfile"
   done
 }
 if [ "${1:-}" = down ]; then stop_components; exec bash e2e/testenv-down.sh; fi
+DETACH=0
+[ "${1:-}" = --detach ] && DETACH=1
 
 step "installing dependencies (first run: builds kube-apiserver, ~6-10 min)"
 bash e2e/scripts/install-deps.sh
@@ -97,6 +103,9 @@ data:
     p, role:devops, projects, *, *, allow
     g, devops-team@example.com, role:devops
     g, developers@example.com, role:developer
+    # the test IdP's groups (Azure AD sends group object IDs): alice is devops, bob a developer
+    g, a1a1a1a1-0000-4000-8000-000000000001, role:devops
+    g, b2b2b2b2-0000-4000-8000-000000000002, role:developer
 ---
 apiVersion: v1
 kind: Secret
@@ -141,6 +150,26 @@ for _ in $(seq 1 100); do curl -fs "http://$CONTROLLER_ADMIN/readyz" >/dev/null 
 curl -fs "http://$CONTROLLER_ADMIN/readyz" >/dev/null || { tail -20 "$TESTENV_DIR/capstan-application-controller.log" >&2; exit 1; }
 API=127.0.0.1:$(free_port); API_ADMIN=127.0.0.1:$(free_port)
 GW=127.0.0.1:$(free_port); GW_GRPC=127.0.0.1:$(free_port); GW_ADMIN=127.0.0.1:$(free_port)
+
+# The identity provider standing in for Azure AD (e2e/oidc/oidc-idp.js, npm oidc-provider from
+# the cache install-deps filled): a login form for alice or bob, redirecting to the gateway.
+IDP_PORT=$(free_port)
+IDP_TENANT=72f988bf-0000-4000-8000-000000000001
+( cd "${CAPSTAN_CACHE_DIR:-$HOME/.cache/capstan}/oidc-provider" &&
+  OIDC_PORT=$IDP_PORT OIDC_TENANT=$IDP_TENANT OIDC_AUTO_LOGIN=0 \
+  OIDC_REDIRECT_URIS="http://$GW/auth/callback" \
+    setsid node "$ROOT/e2e/oidc/oidc-idp.js" >"$TESTENV_DIR/oidc-idp.log" 2>&1 </dev/null &
+  echo $! > "$TESTENV_DIR/oidc-idp.pid" )
+ISSUER=http://127.0.0.1:$IDP_PORT/$IDP_TENANT/v2.0
+for _ in $(seq 1 150); do curl -fs "$ISSUER/.well-known/openid-configuration" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fs "$ISSUER/.well-known/openid-configuration" >/dev/null || { tail -20 "$TESTENV_DIR/oidc-idp.log" >&2; exit 1; }
+# shellcheck disable=SC2016  # `$oidc.azure.clientSecret` is argocd-cm's reference into argocd-secret, not a shell variable
+k -n argocd patch configmap argocd-cm --type merge -p "$(python3 -c 'import json,sys; print(json.dumps({"data": {"url": "http://" + sys.argv[1], "oidc.config": "name: Azure AD\nissuer: " + sys.argv[2] + "\nclientID: capstan\nclientSecret: $oidc.azure.clientSecret\ncliClientID: capstan-cli\nrequestedScopes: [openid, profile, email]\n"}}))' "$GW" "$ISSUER")" >/dev/null
+if k -n argocd get secret argocd-secret >/dev/null 2>&1; then
+  k -n argocd patch secret argocd-secret --type merge -p '{"stringData":{"oidc.azure.clientSecret":"capstan-secret"}}' >/dev/null
+else
+  k -n argocd create secret generic argocd-secret --from-literal=oidc.azure.clientSecret=capstan-secret >/dev/null
+fi
 KUBECONFIG=$KUBECONFIG CAPSTAN_API_SERVER_NAMESPACE=argocd CAPSTAN_API_SERVER_REPO_SERVER=http://$REPO_GRPC \
 CAPSTAN_API_SERVER_AUTH_GATEWAY=http://$GW_GRPC CAPSTAN_API_SERVER_STATIC_ASSETS=$ROOT/web/dist \
 CAPSTAN_API_SERVER_LISTEN_ADDR=$API CAPSTAN_API_SERVER_METRICS_ADDR=$API_ADMIN \
@@ -215,7 +244,8 @@ capstan-api-server (gRPC and REST on http://$API, metrics http://$API_ADMIN/metr
 capstan-auth-gateway (the front door: http://$GW, metrics http://$GW_ADMIN/metrics);
 state and logs in $TESTENV_DIR.
 
-The dashboard: http://$GW  (user admin, password $ADMIN_PASSWORD)
+The dashboard: http://$GW  (user admin, password $ADMIN_PASSWORD;
+  or "Log in via Azure AD": the test IdP at $ISSUER, user alice (devops) or bob (developer))
 
 The capstan CLI is logged in as admin (password: $ADMIN_PASSWORD):
   export CAPSTAN_CONFIG=$CAPSTAN_CONFIG KUBECONFIG=$KUBECONFIG PATH=$ROOT/target/debug:\$PATH
@@ -224,5 +254,20 @@ The capstan CLI is logged in as admin (password: $ADMIN_PASSWORD):
   capstan app diff users-api-staging
   TOKEN=\$(curl -s http://$GW/api/v1/session -d '{"username":"admin","password":"$ADMIN_PASSWORD"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   curl -H "Authorization: Bearer \$TOKEN" http://$GW/api/v1/applications
-Stop everything with: scripts/quickstart.sh down
 MSG
+step "up in $(( $(date +%s) - T0 ))s"
+if [ "$DETACH" = 1 ]; then
+  echo "Stop everything with: scripts/quickstart.sh down"
+  exit 0
+fi
+echo "Press Ctrl-C to stop everything."
+shutdown() {
+  trap - INT TERM
+  echo; step "stopping the components, the IdP and the local control plane"
+  stop_components
+  bash e2e/testenv-down.sh >/dev/null 2>&1 || true
+  step "stopped"
+  exit 0
+}
+trap shutdown INT TERM
+while :; do sleep 1; done
