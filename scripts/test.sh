@@ -3,7 +3,8 @@
 #
 #   1. installs what the tests need (apt, npm, the cached kube-apiserver build) — idempotent;
 #   2. builds the web dashboard (web/ → web/dist, skipped when current) and runs its unit tests;
-#   3. cargo fmt --check and clippy -D warnings over every target;
+#   3. cargo fmt --check and clippy -D warnings over every target; the Dockerfile linted and
+#      its stages' commands run (docker/lint.sh, docker/check-stages.sh);
 #   4. starts the real test environment (etcd, kube-apiserver, kube-controller-manager, pod
 #      simulator, Redis, Git over HTTP) — or uses the cluster named by KUBECONFIG;
 #   5. runs every unit, integration and end-to-end test with cargo nextest (and the doc tests);
@@ -49,6 +50,12 @@ step "build tests and binaries"
 # The end-to-end tests run the binaries (the capstan CLI) as users do.
 cargo build --workspace --bins --locked
 cargo nextest run --workspace --locked --no-run
+
+step "container images: lint (hadolint, shellcheck) and the Dockerfile's stages"
+# No Docker engine here: the Dockerfile's stages run scripts (docker/stages/), and these run
+# the same scripts on this machine and check the runtime image has what the binaries need.
+bash docker/lint.sh
+bash docker/check-stages.sh
 
 step "start the test environment"
 if [ "${KEEP_TESTENV:-0}" != 1 ]; then

@@ -81,12 +81,13 @@ npm_ci_cached() {
 # ---------------------------------------------------------------------------
 # 1. Debian packages
 #    etcd-server, redis-server: run by testenv-up.sh; git (+ git http-backend), python3: git HTTP server
-#    and repo fixtures; openssl/curl: certificates and readiness probes; unzip: the kubectl/helm layer;
+#    and repo fixtures; python3-venv: docker/lint.sh's linters (hadolint and shellcheck wheels from PyPI
+#    in a venv); openssl/curl: certificates and readiness probes; unzip: the kubectl/helm layer;
 #    golang-go, rsync, dpkg-dev, make, golang-github-{modern-go-reflect2,json-iterator-go}-dev: the kube-apiserver build;
 #    chromium + fonts-liberation (text that renders with real metrics): the dashboard's browser tests.
 # ---------------------------------------------------------------------------
 T=$(now_ms)
-PKGS="etcd-server redis-server git openssl curl unzip python3 ca-certificates
+PKGS="etcd-server redis-server git openssl curl unzip python3 python3-venv ca-certificates
       golang-go rsync dpkg-dev make golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev"
 # shellcheck disable=SC2086
 MISSING=$({ dpkg-query -W -f='${Package} ${Status}\n' $PKGS 2>/dev/null || true; } | awk '$NF == "installed" {print $1}' |
