@@ -19,6 +19,7 @@ use capstan_e2e::{SeedRepo, TestEnv, TestNamespace, install_crds, oidc};
 use capstan_repo_server::{RepoServerConfig, ServeOptions};
 use capstan_tokens::{Claims, KeySet};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Client;
 use kube::api::{Api, ObjectMeta, PostParams};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -95,33 +96,40 @@ impl Drop for Stack {
         if std::env::var_os("CAPSTAN_E2E_KEEP_NAMESPACES").is_some() {
             return;
         }
-        // Only the apps that still have finalizers (one kubectl run each).
-        let names = self
-            .kubectl(&[
-                "-n",
-                &self.control.name,
-                "get",
-                "applications",
-                "-o",
-                r#"jsonpath={range .items[?(@.metadata.finalizers)]}{.metadata.name}{"\n"}{end}"#,
-            ])
-            .unwrap_or_default();
-        for name in names.lines().filter(|l| !l.is_empty()) {
-            let _ = self.kubectl(&[
-                "-n",
-                &self.control.name,
-                "patch",
-                "application",
-                name,
-                "--type=merge",
-                "-p",
-                r#"{"metadata":{"finalizers":null}}"#,
-            ]);
-        }
+        remove_app_finalizers(|args| self.kubectl(args), &self.control.name);
     }
 }
 
-fn stopper() -> (
+/// Drops the finalizers of the Applications in `namespace` that still have some, through
+/// `kubectl` (best effort, one run each): with no controller left to remove them, the
+/// namespace would never finish deleting. Used by [`Stack`]'s and `chart.rs`'s guards.
+pub fn remove_app_finalizers(kubectl: impl Fn(&[&str]) -> anyhow::Result<String>, namespace: &str) {
+    let names = kubectl(&[
+        "-n",
+        namespace,
+        "get",
+        "applications",
+        "-o",
+        r#"jsonpath={range .items[?(@.metadata.finalizers)]}{.metadata.name}{"\n"}{end}"#,
+    ])
+    .unwrap_or_default();
+    for name in names.lines().filter(|l| !l.is_empty()) {
+        let _ = kubectl(&[
+            "-n",
+            namespace,
+            "patch",
+            "application",
+            name,
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ]);
+    }
+}
+
+/// A stop handle and the future that resolves when it is sent to or dropped: a component given
+/// the future serves until the handle goes.
+pub fn stopper() -> (
     oneshot::Sender<()>,
     impl Future<Output = ()> + Send + 'static,
 ) {
@@ -129,6 +137,142 @@ fn stopper() -> (
     (tx, async move {
         let _ = rx.await;
     })
+}
+
+// The components in this process, one function each: [`Stack::start`] and `chart.rs` (which
+// runs them with the chart's ServiceAccounts) start them alike. Each pushes its stop handle onto
+// `stops`: dropping the handles stops the components.
+
+/// The repo-server's configuration for the test environment: its Redis, repository data in
+/// `dir`, credential Secrets read from `namespace`, and quick refetches.
+pub fn repo_server_config(env: &TestEnv, dir: PathBuf, namespace: &str) -> RepoServerConfig {
+    let mut config = RepoServerConfig::new(dir, env.kubectl(), env.helm());
+    config.redis_url = Some(env.redis_url().to_owned());
+    config.secrets_namespace = Some(namespace.to_owned());
+    config.fetch_interval = Duration::from_millis(200);
+    config.revision_cache_ttl = Duration::from_millis(200);
+    config
+}
+
+/// Serves a repo-server with `config` and `client` on local ports; returns its gRPC URL.
+pub async fn serve_repo_server(
+    config: &RepoServerConfig,
+    client: Client,
+    stops: &mut Vec<oneshot::Sender<()>>,
+) -> anyhow::Result<String> {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let service = capstan_repo_server::build_service(config, Some(client), &mut registry).await?;
+    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", grpc.local_addr()?);
+    let (stop, stopped) = stopper();
+    stops.push(stop);
+    tokio::spawn(capstan_repo_server::serve_service(
+        service,
+        registry,
+        ServeOptions { grpc, admin },
+        stopped,
+    ));
+    Ok(url)
+}
+
+/// Spawns the application controller of `namespace` (one shard, ApplicationSets on).
+pub async fn spawn_controller(
+    namespace: &str,
+    repo_server: String,
+    cache: capstan_cache::Cache,
+    client: Client,
+    stops: &mut Vec<oneshot::Sender<()>>,
+) -> anyhow::Result<()> {
+    let (stop, stopped) = stopper();
+    stops.push(stop);
+    let mut registry = prometheus_client::registry::Registry::default();
+    let controller = capstan_application_controller::run(
+        ControllerConfig {
+            namespace: namespace.to_owned(),
+            repo_server,
+            cache: Some(cache),
+            shard: Shard::default(),
+            sync_timeout: Duration::from_secs(60),
+            applicationsets: true,
+        },
+        client,
+        &mut registry,
+        stopped,
+    )
+    .await?;
+    tokio::spawn(controller);
+    Ok(())
+}
+
+/// The API server's configuration on a local port: with the auth-gateway's internal gRPC
+/// address `auth_gateway` and the dashboard's files `static_assets`, when given.
+pub fn api_server_config(
+    namespace: &str,
+    repo_server: &str,
+    auth_gateway: Option<SocketAddr>,
+    static_assets: Option<PathBuf>,
+) -> anyhow::Result<capstan_api_server::ApiServerConfig> {
+    Ok(capstan_api_server::ApiServerConfig {
+        namespace: namespace.to_owned(),
+        repo_server: repo_server.to_owned(),
+        listen_addr: "127.0.0.1:0".parse()?,
+        auth_gateway: auth_gateway.map(|a| format!("http://{a}")),
+        static_assets,
+    })
+}
+
+/// Starts the API server with `config`; its metrics go to `registry`.
+pub async fn start_api_server(
+    config: capstan_api_server::ApiServerConfig,
+    client: Client,
+    cache: capstan_cache::Cache,
+    registry: &mut prometheus_client::registry::Registry,
+    stops: &mut Vec<oneshot::Sender<()>>,
+) -> anyhow::Result<capstan_api_server::Running> {
+    let (stop, stopped) = stopper();
+    stops.push(stop);
+    capstan_api_server::start(
+        config,
+        client,
+        cache,
+        capstan_api_server::metrics::Metrics::new(registry),
+        stopped,
+    )
+    .await
+}
+
+/// Starts the auth-gateway of `namespace` on a local port, its internal AuthService on
+/// `grpc_addr`, in front of the API server at `api_server`; its metrics go to `registry`.
+pub async fn start_gateway(
+    namespace: &str,
+    grpc_addr: SocketAddr,
+    api_server: SocketAddr,
+    client: Client,
+    cache: capstan_cache::Cache,
+    registry: &mut prometheus_client::registry::Registry,
+    stops: &mut Vec<oneshot::Sender<()>>,
+) -> anyhow::Result<capstan_auth_gateway::Running> {
+    let (stop, stopped) = stopper();
+    stops.push(stop);
+    capstan_auth_gateway::start(
+        capstan_auth_gateway::GatewayConfig {
+            namespace: namespace.to_owned(),
+            listen_addr: "127.0.0.1:0".parse()?,
+            grpc_addr,
+            api_server: format!("http://{api_server}"),
+            public_url: None,
+            secure_cookies: false,
+            trust_forwarded_for: false,
+            limits: Default::default(),
+            graph_url: "https://graph.microsoft.com".into(),
+        },
+        client,
+        cache,
+        capstan_auth_gateway::metrics::Metrics::new(registry),
+        stopped,
+    )
+    .await
 }
 
 impl Stack {
@@ -199,46 +343,18 @@ impl Stack {
 
         let mut stops = Vec::new();
         let data = tempfile::tempdir()?;
-        let mut config = RepoServerConfig::new(data.path(), env.kubectl(), env.helm());
-        config.redis_url = Some(env.redis_url().to_owned());
-        config.secrets_namespace = Some(ns.clone());
-        config.fetch_interval = Duration::from_millis(200);
-        config.revision_cache_ttl = Duration::from_millis(200);
-        let mut repo_registry = prometheus_client::registry::Registry::default();
-        let service =
-            capstan_repo_server::build_service(&config, Some(client.clone()), &mut repo_registry)
-                .await?;
-        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let repo_server = format!("http://{}", grpc.local_addr()?);
-        let (stop, stopped) = stopper();
-        stops.push(stop);
-        tokio::spawn(capstan_repo_server::serve_service(
-            service,
-            repo_registry,
-            ServeOptions { grpc, admin },
-            stopped,
-        ));
+        let config = repo_server_config(&env, data.path().to_owned(), &ns);
+        let repo_server = serve_repo_server(&config, client.clone(), &mut stops).await?;
 
         if !options.no_controller {
-            let (stop, stopped) = stopper();
-            stops.push(stop);
-            let mut controller_registry = prometheus_client::registry::Registry::default();
-            let controller = capstan_application_controller::run(
-                ControllerConfig {
-                    namespace: ns.clone(),
-                    repo_server: repo_server.clone(),
-                    cache: Some(cache.clone()),
-                    shard: Shard::default(),
-                    sync_timeout: Duration::from_secs(60),
-                    applicationsets: true,
-                },
+            spawn_controller(
+                &ns,
+                repo_server.clone(),
+                cache.clone(),
                 client.clone(),
-                &mut controller_registry,
-                stopped,
+                &mut stops,
             )
             .await?;
-            tokio::spawn(controller);
         }
 
         // The gateway's internal port is chosen first: the API server needs it, the gateway
@@ -248,43 +364,30 @@ impl Stack {
         } else {
             None
         };
-        let (stop, stopped) = stopper();
-        stops.push(stop);
-        let running = capstan_api_server::start(
-            capstan_api_server::ApiServerConfig {
-                namespace: ns.clone(),
-                repo_server,
-                listen_addr: "127.0.0.1:0".parse()?,
-                auth_gateway: gateway_grpc.map(|a| format!("http://{a}")),
-                static_assets: options.static_assets.clone(),
-            },
+        let running = start_api_server(
+            api_server_config(
+                &ns,
+                &repo_server,
+                gateway_grpc,
+                options.static_assets.clone(),
+            )?,
             client.clone(),
             cache.clone(),
-            capstan_api_server::metrics::Metrics::new(&mut registry),
-            stopped,
+            &mut registry,
+            &mut stops,
         )
         .await?;
         let gateway = match gateway_grpc {
             None => None,
             Some(grpc_addr) => {
-                let (stop, stopped) = stopper();
-                stops.push(stop);
-                let gw = capstan_auth_gateway::start(
-                    capstan_auth_gateway::GatewayConfig {
-                        namespace: ns.clone(),
-                        listen_addr: "127.0.0.1:0".parse()?,
-                        grpc_addr,
-                        api_server: format!("http://{}", running.addr),
-                        public_url: None,
-                        secure_cookies: false,
-                        trust_forwarded_for: false,
-                        limits: Default::default(),
-                        graph_url: "https://graph.microsoft.com".into(),
-                    },
+                let gw = start_gateway(
+                    &ns,
+                    grpc_addr,
+                    running.addr,
                     client,
                     cache,
-                    capstan_auth_gateway::metrics::Metrics::new(&mut registry),
-                    stopped,
+                    &mut registry,
+                    &mut stops,
                 )
                 .await?;
                 Some(Gateway {
