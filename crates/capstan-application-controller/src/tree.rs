@@ -84,22 +84,49 @@ pub struct ResourceTree {
     pub orphaned_nodes: Vec<ResourceNode>,
 }
 
-/// Publishes trees, skipping ones Redis already has.
+/// Publishes trees, skipping ones written recently and unchanged since.
+///
+/// "Recently": a value written more than [`TreePublisher::DEFAULT_REWRITE_AFTER`] ago is
+/// written again even when unchanged, because Redis may have lost it meanwhile — its 24 h TTL
+/// ran out (a stable app is never re-rendered), or Redis restarted or was flushed without the
+/// cache ever seeing it down. Without that, the dashboard showed no tree and no diffs for a
+/// stable app a day after its last change.
 #[derive(Debug)]
 pub struct TreePublisher {
     cache: Cache,
-    published: Mutex<HashMap<(String, String), ResourceTree>>,
-    managed: Mutex<HashMap<(String, String), capstan_types::managed::ManagedResources>>,
+    rewrite_after: std::time::Duration,
+    published: Written<ResourceTree>,
+    managed: Written<capstan_types::managed::ManagedResources>,
 }
 
+/// What a publisher last wrote per app (namespace, name), and when.
+type Written<T> = Mutex<HashMap<(String, String), (T, std::time::Instant)>>;
+
 impl TreePublisher {
+    /// How long an unchanged value is trusted to still be in Redis (well inside the 24 h TTL).
+    pub const DEFAULT_REWRITE_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
     /// A publisher writing through `cache`.
     pub fn new(cache: Cache) -> Self {
+        Self::with_rewrite_after(cache, Self::DEFAULT_REWRITE_AFTER)
+    }
+
+    /// A publisher that writes an unchanged value again once `rewrite_after` has passed.
+    pub fn with_rewrite_after(cache: Cache, rewrite_after: std::time::Duration) -> Self {
         Self {
             cache,
+            rewrite_after,
             published: Mutex::new(HashMap::new()),
             managed: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether `value` for `id` was written recently, unchanged.
+    fn fresh<T: PartialEq>(&self, map: &Written<T>, id: &(String, String), value: &T) -> bool {
+        map.lock()
+            .expect("publisher lock")
+            .get(id)
+            .is_some_and(|(v, at)| v == value && at.elapsed() < self.rewrite_after)
     }
 
     /// The cache key of an app's tree.
@@ -112,9 +139,16 @@ impl TreePublisher {
     /// soon, so the tree comes back by itself with Redis.
     pub async fn publish(&self, app_namespace: &str, app_name: &str, tree: ResourceTree) -> bool {
         let id = (app_namespace.to_owned(), app_name.to_owned());
-        if self.published.lock().expect("tree lock").get(&id) == Some(&tree) {
+        if self.fresh(&self.published, &id, &tree) {
             return true;
         }
+        // subscribers hear only of a change, not of a rewrite of the same tree
+        let changed = self
+            .published
+            .lock()
+            .expect("tree lock")
+            .get(&id)
+            .is_none_or(|(old, _)| *old != tree);
         let key = Self::key(&self.cache, app_namespace, app_name);
         self.cache
             .set(&key, &tree, std::time::Duration::from_secs(24 * 3600))
@@ -122,14 +156,19 @@ impl TreePublisher {
         if !self.cache.is_available() {
             return false;
         }
-        let _ = self
-            .cache
-            .publish(
-                TREE_CHANNEL,
-                format!("{app_namespace}/{app_name}").as_bytes(),
-            )
-            .await;
-        self.published.lock().expect("tree lock").insert(id, tree);
+        if changed {
+            let _ = self
+                .cache
+                .publish(
+                    TREE_CHANNEL,
+                    format!("{app_namespace}/{app_name}").as_bytes(),
+                )
+                .await;
+        }
+        self.published
+            .lock()
+            .expect("tree lock")
+            .insert(id, (tree, std::time::Instant::now()));
         true
     }
 }
@@ -144,7 +183,7 @@ impl TreePublisher {
         managed: capstan_types::managed::ManagedResources,
     ) -> bool {
         let id = (app_namespace.to_owned(), app_name.to_owned());
-        if self.managed.lock().expect("managed lock").get(&id) == Some(&managed) {
+        if self.fresh(&self.managed, &id, &managed) {
             return true;
         }
         let key = self.cache.key(
@@ -160,7 +199,7 @@ impl TreePublisher {
         self.managed
             .lock()
             .expect("managed lock")
-            .insert(id, managed);
+            .insert(id, (managed, std::time::Instant::now()));
         true
     }
 }

@@ -132,3 +132,56 @@ async fn trees_reach_redis_and_survive_an_outage() -> anyhow::Result<()> {
     .await?;
     Ok(())
 }
+
+/// A tree Redis lost without the cache seeing it down (its 24 h TTL ran out for a stable app,
+/// or Redis was flushed) comes back with the next publish of the same tree once the rewrite
+/// interval has passed; until then it is trusted. Subscribers hear only of changes.
+#[tokio::test]
+async fn an_unchanged_tree_redis_lost_is_written_again() -> anyhow::Result<()> {
+    let redis = RedisServer::start()?;
+    let cache = cache(&redis.url());
+    let mut notifications = cache.subscribe(TREE_CHANNEL).await?;
+    let same: ResourceTree = serde_json::from_value(json!({"nodes": [{
+        "group": "apps", "version": "v1", "kind": "Deployment", "namespace": "web",
+        "name": "web", "uid": "u1", "resourceVersion": "7", "parentUids": [], "health": "Healthy"
+    }]}))?;
+    let lose = |name: &'static str| {
+        let cache = cache.clone();
+        async move {
+            cache
+                .take::<ResourceTree>(&TreePublisher::key(&cache, "ns", name))
+                .await
+                .is_some()
+        }
+    };
+
+    let trusting = TreePublisher::with_rewrite_after(cache.clone(), Duration::from_secs(3600));
+    assert!(trusting.publish("ns", "a", same.clone()).await);
+    assert!(lose("a").await, "the tree was written");
+    assert!(trusting.publish("ns", "a", same.clone()).await);
+    assert_eq!(
+        tree(&cache, "ns", "a").await,
+        None,
+        "trusted within the interval"
+    );
+
+    let rewriting = TreePublisher::with_rewrite_after(cache.clone(), Duration::ZERO);
+    assert!(rewriting.publish("ns", "b", same.clone()).await);
+    assert!(lose("b").await, "the tree was written");
+    assert!(rewriting.publish("ns", "b", same.clone()).await);
+    assert_eq!(
+        tree(&cache, "ns", "b").await,
+        Some(same.clone()),
+        "written again"
+    );
+
+    // one notification per app: the first write; a rewrite of the same tree tells nobody
+    let mut heard = Vec::new();
+    while let Ok(Some(m)) =
+        tokio::time::timeout(Duration::from_millis(800), notifications.next()).await
+    {
+        heard.push(String::from_utf8_lossy(&m).into_owned());
+    }
+    assert_eq!(heard, ["ns/a", "ns/b"]);
+    Ok(())
+}
