@@ -246,12 +246,15 @@ pub async fn get(
         )));
     }
     let mut events = state.apps.subscribe();
-    request_refresh(state, name, kind).await?;
+    let requested = request_refresh(state, name, kind).await?;
     let deadline = tokio::time::Instant::now() + REFRESH_WAIT;
     loop {
+        // Done when the controller took the annotation off, i.e. in a version newer than the
+        // one that set it: a late watch event of an older version (a status write from before
+        // the request) also lacks the annotation and must not end the wait early.
         if let Some(current) = state.apps.get(name)
             && !current.annotations().contains_key(REFRESH_ANNOTATION)
-            && current.resource_version() != app.resource_version()
+            && crate::store::rv_newer(current.resource_version(), requested.clone())
         {
             return Ok(current);
         }
@@ -270,16 +273,22 @@ pub async fn get(
     Ok(state.apps.get(name).unwrap_or(app))
 }
 
-/// Writes the refresh annotation (`normal` or `hard`).
-pub async fn request_refresh(state: &ApiState, name: &str, kind: &str) -> ApiResult<()> {
+/// Writes the refresh annotation (`normal` or `hard`); returns the resourceVersion that
+/// carries it.
+pub async fn request_refresh(
+    state: &ApiState,
+    name: &str,
+    kind: &str,
+) -> ApiResult<Option<String>> {
     let api: Api<Application> = Api::namespaced(state.client.clone(), &state.namespace);
     let patch = json!({ "metadata": { "annotations": { REFRESH_ANNOTATION: kind } } });
     let app = api
         .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map_err(|e| ApiError::from_kube(e, "application", name))?;
+    let version = app.resource_version();
     state.apps.observe(app);
-    Ok(())
+    Ok(version)
 }
 
 /// Parses an Application from the JSON a caller sent and checks what the API needs.

@@ -302,7 +302,7 @@ where
 
 /// Whether resourceVersion `a` is newer than `b`. Kubernetes says resourceVersions are opaque,
 /// but etcd's are integers; anything else counts as newer (the watch corrects it).
-fn rv_newer(a: Option<String>, b: Option<String>) -> bool {
+pub(crate) fn rv_newer(a: Option<String>, b: Option<String>) -> bool {
     match (
         a.as_deref().and_then(|a| a.parse::<u64>().ok()),
         b.as_deref().and_then(|b| b.parse::<u64>().ok()),
