@@ -473,6 +473,60 @@ impl Drop for TestNamespace {
     }
 }
 
+/// The token of ServiceAccount `account` from the Secret Kubernetes v1.20's token controller
+/// fills, checked to name that ServiceAccount.
+pub async fn service_account_token(
+    admin: &Client,
+    namespace: &str,
+    account: &str,
+) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    let token = eventually(
+        Duration::from_secs(60),
+        &format!("the token Secret of ServiceAccount {account}"),
+        || {
+            let admin = admin.clone();
+            async move {
+                let sa = Api::<ServiceAccount>::namespaced(admin.clone(), namespace)
+                    .get(account)
+                    .await?;
+                let Some(secret) = sa
+                    .secrets
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|r| r.name)
+                    .find(|n| n.starts_with(&format!("{account}-token-")))
+                else {
+                    return Ok(None);
+                };
+                let secret = Api::<Secret>::namespaced(admin, namespace)
+                    .get(&secret)
+                    .await?;
+                anyhow::ensure!(
+                    secret.type_.as_deref() == Some("kubernetes.io/service-account-token"),
+                    "{secret:?}"
+                );
+                Ok(secret
+                    .data
+                    .and_then(|d| d.get("token").cloned())
+                    .map(|t| String::from_utf8(t.0))
+                    .transpose()?)
+            }
+        },
+    )
+    .await?;
+    // The JWT names the ServiceAccount: whatever this client can do is that account's right.
+    let payload = token.split('.').nth(1).context("a JWT")?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?)?;
+    anyhow::ensure!(
+        claims["sub"] == format!("system:serviceaccount:{namespace}:{account}").as_str(),
+        "the token of {account} names {}",
+        claims["sub"]
+    );
+    Ok(token)
+}
+
 /// `<prefix>-<8 random hex digits>`, shortened to a valid DNS label.
 pub fn unique_name(prefix: &str) -> String {
     let random = RandomState::new().hash_one((std::process::id(), std::time::SystemTime::now()));

@@ -19,7 +19,7 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::live::{LiveCache, Trigger};
+use crate::live::{LiveCache, Trigger, WatchScope};
 
 /// One destination cluster: its settings and its live state.
 #[derive(Debug)]
@@ -65,7 +65,7 @@ impl Clusters {
     pub fn new(client: Client, trigger: Trigger, watch_children: bool) -> Arc<Self> {
         let in_cluster = Cluster::in_cluster();
         let entry = Arc::new(ClusterEntry {
-            live: LiveCache::new(client.clone(), trigger.clone()),
+            live: LiveCache::new(client.clone(), WatchScope::of(&in_cluster), trigger.clone()),
             cluster: in_cluster.clone(),
         });
         let mut state = State::default();
@@ -178,7 +178,8 @@ impl Clusters {
             };
             match client {
                 Ok(client) => {
-                    let live = LiveCache::new(client, self.trigger.clone());
+                    let live =
+                        LiveCache::new(client, WatchScope::of(&cluster), self.trigger.clone());
                     if self.watch_children {
                         let live = live.clone();
                         tokio::spawn(async move { live.watch_children().await });

@@ -3,7 +3,13 @@
 //!
 //! A kind is watched from the first time an Application's desired manifests name it, and stays
 //! watched. Objects are kept without `metadata.managedFields` and the last-applied annotation
-//! (the bulk of a typical object, and never compared). Every change of a watched object that an
+//! (the bulk of a typical object, and never compared).
+//!
+//! A cluster Secret with `namespaces` (Argo CD's namespace-scoped cluster) confines the cache:
+//! namespaced kinds are listed and watched in each of those namespaces only, cluster-scoped
+//! kinds not at all unless `clusterResources` is true — so a controller whose RBAC covers just
+//! those namespaces works — and an Application naming an object outside them gets Argo CD's
+//! comparison error instead of a forbidden watch. Every change of a watched object that an
 //! Application tracks — by tracking annotation/label, or because it is in the Application's
 //! last desired set — wakes that Application up, so a `kubectl edit` is noticed in seconds,
 //! not at the next periodic reconcile.
@@ -20,7 +26,80 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc;
 
+use capstan_types::settings::Cluster;
+
 use crate::tracking;
+
+/// What a cache may watch: Argo CD's cluster Secret `namespaces` and `clusterResources`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WatchScope {
+    /// The only namespaces watched, sorted; empty: the whole cluster.
+    namespaces: Vec<String>,
+    /// With `namespaces`: whether cluster-scoped kinds are watched (and may be managed).
+    cluster_resources: bool,
+}
+
+impl WatchScope {
+    /// The whole cluster.
+    pub fn cluster() -> Self {
+        Self::default()
+    }
+
+    /// `namespaces` only (empty: the whole cluster), plus cluster-scoped kinds when
+    /// `cluster_resources`.
+    pub fn namespaces(
+        namespaces: impl IntoIterator<Item = impl Into<String>>,
+        cluster_resources: bool,
+    ) -> Self {
+        let set: BTreeSet<String> = namespaces.into_iter().map(Into::into).collect();
+        Self {
+            // Without a namespace list every kind is watched: the flag means nothing then.
+            cluster_resources: cluster_resources && !set.is_empty(),
+            namespaces: set.into_iter().collect(),
+        }
+    }
+
+    /// The scope a cluster Secret declares.
+    pub fn of(cluster: &Cluster) -> Self {
+        Self::namespaces(
+            cluster.namespaces.iter().cloned(),
+            cluster.cluster_resources,
+        )
+    }
+
+    /// Why `kind` `name` in `namespace` ("" for cluster-scoped) cannot be managed on this
+    /// cluster, in Argo CD's words; `None` when it can.
+    pub fn refusal(&self, kind: &str, namespace: &str, name: &str) -> Option<String> {
+        if self.namespaces.is_empty() {
+            None
+        } else if namespace.is_empty() {
+            (!self.cluster_resources).then(|| {
+                format!("Cluster level {kind} {name:?} can not be managed when in namespaced mode")
+            })
+        } else if self
+            .namespaces
+            .binary_search_by(|n| n.as_str().cmp(namespace))
+            .is_err()
+        {
+            Some(format!(
+                "Namespace {namespace:?} for {kind} {name:?} is not managed"
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// Where a kind is listed and watched: `None` for the whole cluster, else one namespace
+    /// each; empty when the kind is out of scope.
+    fn targets(&self, namespaced: bool) -> Vec<Option<String>> {
+        match (self.namespaces.is_empty(), namespaced) {
+            (true, _) => vec![None],
+            (false, true) => self.namespaces.iter().cloned().map(Some).collect(),
+            (false, false) if self.cluster_resources => vec![None],
+            (false, false) => Vec::new(),
+        }
+    }
+}
 
 /// Identity of one object: group, kind, namespace ("" for cluster-scoped), name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,6 +129,7 @@ pub type Trigger = mpsc::UnboundedSender<String>;
 /// The cache of one cluster.
 pub struct LiveCache {
     client: Client,
+    scope: WatchScope,
     discovery: RwLock<Option<(Instant, Discovery)>>,
     watches: Mutex<HashMap<(String, String), Watch>>,
     /// Serialises discovery runs, so concurrent first reconciles share one.
@@ -70,14 +150,54 @@ impl Drop for LiveCache {
     }
 }
 
-/// The watch of one kind: its store and its first-list readiness, shared by all callers.
+/// The watch of one kind — one reflector for the whole cluster, or one per namespace of a
+/// namespace-scoped cluster, or none for a kind out of scope — and its first-list readiness,
+/// shared by all callers.
 #[derive(Clone)]
 struct Watch {
-    store: Store<DynamicObject>,
+    parts: Vec<WatchPart>,
     ready: Arc<tokio::sync::OnceCell<()>>,
-    /// The watch's latest error, cleared by its next event: a watch that cannot list (no
+}
+
+/// One reflector of a [`Watch`].
+#[derive(Clone)]
+struct WatchPart {
+    /// `None`: every namespace.
+    namespace: Option<String>,
+    store: Store<DynamicObject>,
+    /// The reflector's latest error, cleared by its next event: a watch that cannot list (no
     /// rights, bad credentials) fails its callers at once instead of after the start timeout.
     error: Arc<Mutex<Option<String>>>,
+}
+
+impl Watch {
+    /// Every object held, across the parts.
+    fn state(&self) -> impl Iterator<Item = Arc<DynamicObject>> + '_ {
+        self.parts.iter().flat_map(|p| p.store.state())
+    }
+
+    /// The object `reference` names, from the part that holds its namespace.
+    fn get(&self, reference: &ObjectRef<DynamicObject>) -> Option<Arc<DynamicObject>> {
+        self.parts
+            .iter()
+            .filter(|p| p.namespace.is_none() || p.namespace == reference.namespace)
+            .find_map(|p| p.store.get(reference))
+    }
+
+    fn len(&self) -> usize {
+        self.parts.iter().map(|p| p.store.state().len()).sum()
+    }
+
+    /// The first error any part reports.
+    fn error(&self) -> Option<String> {
+        self.parts.iter().find_map(|p| {
+            let error = p.error.lock().expect("watch error lock").clone()?;
+            Some(match &p.namespace {
+                Some(namespace) => format!("in namespace {namespace}: {error}"),
+                None => error,
+            })
+        })
+    }
 }
 
 /// What the watch tasks need to decide whom to wake.
@@ -110,6 +230,9 @@ pub enum LiveError {
         /// Kind as written.
         kind: String,
     },
+    /// The object lies outside the namespaces a namespace-scoped cluster allows.
+    #[error("{0}")]
+    NotManaged(String),
     /// API discovery failed.
     #[error("API discovery failed: {0}")]
     Discovery(#[source] kube::Error),
@@ -119,10 +242,12 @@ pub enum LiveError {
 }
 
 impl LiveCache {
-    /// A cache for the cluster behind `client`; changes go to `trigger`.
-    pub fn new(client: Client, trigger: Trigger) -> Arc<Self> {
+    /// A cache for the cluster behind `client`, watching within `scope`; changes go to
+    /// `trigger`.
+    pub fn new(client: Client, scope: WatchScope, trigger: Trigger) -> Arc<Self> {
         Arc::new(Self {
             client,
+            scope,
             discovery: RwLock::new(None),
             watches: Mutex::new(HashMap::new()),
             discovery_run: tokio::sync::Mutex::new(()),
@@ -140,6 +265,11 @@ impl LiveCache {
     /// The client of this cache's cluster.
     pub fn client(&self) -> Client {
         self.client.clone()
+    }
+
+    /// What this cache watches.
+    pub fn scope(&self) -> &WatchScope {
+        &self.scope
     }
 
     /// Sets how objects are tracked (from argocd-cm).
@@ -201,8 +331,8 @@ impl LiveCache {
         })
     }
 
-    /// The store of a kind, starting its watch on first use and waiting for the first list.
-    async fn store(&self, kind: &KindInfo) -> Result<Store<DynamicObject>, LiveError> {
+    /// The watch of a kind, starting it on first use and waiting for the first list.
+    async fn store(&self, kind: &KindInfo) -> Result<Watch, LiveError> {
         let key = (kind.resource.group.clone(), kind.resource.kind.clone());
         // Look up or start the watch under the lock, so a kind is never watched twice.
         let watch = self
@@ -210,13 +340,14 @@ impl LiveCache {
             .lock()
             .expect("watches lock")
             .entry(key)
-            .or_insert_with(|| {
-                let error = Arc::new(Mutex::new(None));
-                Watch {
-                    store: self.start_watch(kind, error.clone()),
-                    ready: Arc::new(tokio::sync::OnceCell::new()),
-                    error,
-                }
+            .or_insert_with(|| Watch {
+                parts: self
+                    .scope
+                    .targets(kind.namespaced)
+                    .into_iter()
+                    .map(|namespace| self.start_watch(kind, namespace))
+                    .collect(),
+                ready: Arc::new(tokio::sync::OnceCell::new()),
             })
             .clone();
         // Every caller waits on the same readiness: a Store's own wait wakes only one waiter.
@@ -227,30 +358,37 @@ impl LiveCache {
                     loop {
                         // Give a watch that is about to succeed its chance first.
                         tokio::time::sleep(Duration::from_millis(100)).await;
-                        if let Some(error) = watch.error.lock().expect("watch error lock").clone() {
+                        if let Some(error) = watch.error() {
                             return error;
                         }
                     }
                 };
-                let start_failure = |e: String| LiveError::WatchStart(kind.resource.kind.clone(), e);
+                let all_ready = futures::future::try_join_all(
+                    watch.parts.iter().map(|p| p.store.wait_until_ready()),
+                );
+                let start_failure =
+                    |e: String| LiveError::WatchStart(kind.resource.kind.clone(), e);
                 tokio::select! {
                     biased;
-                    ready = tokio::time::timeout(Duration::from_secs(30), watch.store.wait_until_ready()) => ready
+                    ready = tokio::time::timeout(Duration::from_secs(30), all_ready) => ready
                         .map_err(|_| start_failure("timed out".into()))?
+                        .map(|_| ())
                         .map_err(|e| start_failure(e.to_string())),
                     error = failed => Err(start_failure(error)),
                 }
             })
             .await?;
-        Ok(watch.store)
+        Ok(watch)
     }
 
-    fn start_watch(
-        &self,
-        kind: &KindInfo,
-        error: Arc<Mutex<Option<String>>>,
-    ) -> Store<DynamicObject> {
-        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &kind.resource);
+    /// Starts one reflector of `kind`, in `namespace` or (`None`) cluster-wide.
+    fn start_watch(&self, kind: &KindInfo, namespace: Option<String>) -> WatchPart {
+        let api: Api<DynamicObject> = match &namespace {
+            Some(namespace) => Api::namespaced_with(self.client.clone(), namespace, &kind.resource),
+            None => Api::all_with(self.client.clone(), &kind.resource),
+        };
+        let error = Arc::new(Mutex::new(None));
+        let task_error = error.clone();
         let writer = reflector::store::Writer::new(kind.resource.clone());
         let (type_api_version, type_kind) = (
             kind.resource.api_version.clone(),
@@ -282,7 +420,7 @@ impl LiveCache {
         let task = tokio::spawn(async move {
             futures::pin_mut!(stream);
             while let Some(event) = stream.next().await {
-                if let Ok(mut last) = error.lock() {
+                if let Ok(mut last) = task_error.lock() {
                     *last = event.as_ref().err().map(ToString::to_string);
                 }
                 match event {
@@ -309,7 +447,11 @@ impl LiveCache {
             .lock()
             .expect("tasks lock")
             .push(task.abort_handle());
-        reader
+        WatchPart {
+            namespace,
+            store: reader,
+            error,
+        }
     }
 
     /// Watches every namespaced kind the cluster lists and watches, except those `excluded`
@@ -375,11 +517,11 @@ impl LiveCache {
             .lock()
             .expect("watches lock")
             .iter()
-            .map(|((g, k), w)| (g.clone(), k.clone(), w.store.clone()))
+            .map(|((g, k), w)| (g.clone(), k.clone(), w.clone()))
             .collect();
         let mut out = Vec::new();
-        for (group, kind, store) in watches {
-            for obj in store.state() {
+        for (group, kind, watch) in watches {
+            for obj in watch.state() {
                 if obj.metadata.namespace.as_deref() == Some(namespace) {
                     out.push((
                         ObjectKey {
@@ -402,19 +544,23 @@ impl LiveCache {
         self.store(kind).await.map(|_| ())
     }
 
-    /// The live object, if the cluster has it.
+    /// The live object, if the cluster has it; an error when the cache's scope excludes it.
     pub async fn get(
         &self,
         kind: &KindInfo,
         namespace: &str,
         name: &str,
     ) -> Result<Option<Arc<DynamicObject>>, LiveError> {
-        let store = self.store(kind).await?;
+        let namespace = if kind.namespaced { namespace } else { "" };
+        if let Some(why) = self.scope.refusal(&kind.resource.kind, namespace, name) {
+            return Err(LiveError::NotManaged(why));
+        }
+        let watch = self.store(kind).await?;
         let mut reference = ObjectRef::new_with(name, kind.resource.clone());
         if kind.namespaced {
             reference = reference.within(namespace);
         }
-        Ok(store.get(&reference))
+        Ok(watch.get(&reference))
     }
 
     /// Every live object of the watched kinds that `app` tracks (by annotation or label).
@@ -425,11 +571,11 @@ impl LiveCache {
             .lock()
             .expect("watches lock")
             .iter()
-            .map(|((g, k), w)| (g.clone(), k.clone(), w.store.clone()))
+            .map(|((g, k), w)| (g.clone(), k.clone(), w.clone()))
             .collect();
         let mut out = Vec::new();
-        for (group, kind, store) in watches {
-            for obj in store.state() {
+        for (group, kind, watch) in watches {
+            for obj in watch.state() {
                 let key = ObjectKey {
                     group: group.clone(),
                     kind: kind.clone(),
@@ -512,7 +658,7 @@ impl LiveCache {
             else {
                 continue;
             };
-            for obj in watch.store.state() {
+            for obj in watch.state() {
                 out.push((
                     ObjectKey {
                         group: info.resource.group.clone(),
@@ -540,7 +686,7 @@ impl LiveCache {
                     } else {
                         format!("{k}.{g}")
                     },
-                    s.store.state().len(),
+                    s.len(),
                 )
             })
             .collect()
@@ -593,5 +739,103 @@ fn info(resource: ApiResource, caps: &ApiCapabilities) -> KindInfo {
     KindInfo {
         resource,
         namespaced: caps.scope == Scope::Namespaced,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_refusals_are_argo_cds() {
+        let whole = WatchScope::cluster();
+        let teams = WatchScope::namespaces(["team-b", "team-a", "team-a"], false);
+        let teams_and_cluster = WatchScope::namespaces(["team-a"], true);
+        let cases: &[(&WatchScope, &str, &str, &str, Option<&str>)] = &[
+            (&whole, "Deployment", "anywhere", "api", None),
+            (&whole, "ClusterRole", "", "reader", None),
+            (&teams, "Deployment", "team-a", "api", None),
+            (&teams, "Deployment", "team-b", "api", None),
+            (
+                &teams,
+                "Deployment",
+                "team-c",
+                "api",
+                Some(r#"Namespace "team-c" for Deployment "api" is not managed"#),
+            ),
+            (
+                &teams,
+                "ClusterRole",
+                "",
+                "reader",
+                Some(
+                    r#"Cluster level ClusterRole "reader" can not be managed when in namespaced mode"#,
+                ),
+            ),
+            (&teams_and_cluster, "ClusterRole", "", "reader", None),
+            (
+                &teams_and_cluster,
+                "Service",
+                "team-b",
+                "web",
+                Some(r#"Namespace "team-b" for Service "web" is not managed"#),
+            ),
+        ];
+        for (scope, kind, namespace, name, expected) in cases {
+            assert_eq!(
+                scope.refusal(kind, namespace, name).as_deref(),
+                *expected,
+                "{scope:?} {kind} {namespace}/{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn scope_targets_one_watch_per_namespace_or_none() {
+        let ns = |n: &str| Some(n.to_owned());
+        let cases: &[(WatchScope, bool, Vec<Option<String>>)] = &[
+            (WatchScope::cluster(), true, vec![None]),
+            (WatchScope::cluster(), false, vec![None]),
+            (
+                WatchScope::namespaces(["b", "a"], false),
+                true,
+                vec![ns("a"), ns("b")],
+            ),
+            (WatchScope::namespaces(["a"], false), false, vec![]),
+            (WatchScope::namespaces(["a"], true), false, vec![None]),
+            // An empty list is Argo CD's "every namespace".
+            (
+                WatchScope::namespaces(Vec::<String>::new(), false),
+                false,
+                vec![None],
+            ),
+        ];
+        for (scope, namespaced, expected) in cases {
+            assert_eq!(
+                &scope.targets(*namespaced),
+                expected,
+                "{scope:?} {namespaced}"
+            );
+        }
+    }
+
+    #[test]
+    fn scope_of_a_cluster_secret() {
+        let data = BTreeMap::from([
+            (
+                "server".to_owned(),
+                "https://kubernetes.default.svc".to_owned(),
+            ),
+            ("namespaces".to_owned(), "team-b, team-a".to_owned()),
+        ]);
+        let cluster = Cluster::from_secret_data("in-cluster", &data).expect("valid");
+        assert_eq!(
+            WatchScope::of(&cluster),
+            WatchScope::namespaces(["team-a", "team-b"], false)
+        );
+        assert_eq!(
+            WatchScope::of(&Cluster::in_cluster()),
+            WatchScope::cluster()
+        );
     }
 }

@@ -993,6 +993,16 @@ pub(crate) async fn compare(
             namespace: namespace.clone(),
             name: name.clone(),
         };
+        // A namespace-scoped cluster (its Secret's `namespaces`): nothing, not even a hook, is
+        // applied outside them — Argo CD's comparison error, before anything is compared.
+        if info.is_some()
+            && let Some(why) = cache.scope().refusal(&kind, &namespace, &name)
+        {
+            return Err((
+                "ComparisonError".to_owned(),
+                format!("Failed to load live state: {why}"),
+            ));
+        }
         if !seen.insert(key.clone()) {
             conditions.push((
                 "RepeatedResourceWarning".to_owned(),

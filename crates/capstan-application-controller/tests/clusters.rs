@@ -1,13 +1,16 @@
 //! Destination clusters from Argo CD cluster Secrets, against the real test environment: the
 //! Secret's own URL and credentials are used (here: the test API server under another name).
+//! A Secret with `namespaces` confines the controller to them, as Argo CD's namespace-scoped
+//! clusters: it works with credentials that reach nothing else.
 
 mod support;
 
 use std::collections::BTreeMap;
 
 use capstan_types::application::SyncStatusCode;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::{Harness, sync_status};
 
@@ -139,6 +142,210 @@ async fn cluster_secrets_are_destinations() -> anyhow::Result<()> {
     h.wait_for("remote", "the cluster gone", |a| {
         condition(a, "InvalidSpecError")
             .is_some_and(|m| m.contains("there are no clusters with this name: second"))
+    })
+    .await?;
+    Ok(())
+}
+
+/// A cluster Secret with `namespaces: <allowed>` and the token of a ServiceAccount whose only
+/// rights are a Role in `allowed`: the controller lists and watches there alone, syncs an app
+/// into it, and refuses — with Argo CD's messages — an app deploying elsewhere and an app with a
+/// cluster-scoped object. Without `namespaces` the same credentials cannot even start watching.
+#[tokio::test]
+async fn a_namespace_scoped_cluster_is_watched_and_managed_only_in_its_namespaces()
+-> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let admin = h.env.kube_client().await?;
+    let allowed = h.env.unique_namespace("scoped-in").await?;
+    let outside = h.env.unique_namespace("scoped-out").await?;
+    let repo = h.env.create_git_repo(
+        &capstan_e2e::unique_name("scoped"),
+        &[
+            (
+                "app/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: scoped-settings\ndata:\n  level: info\n",
+            ),
+            (
+                "cluster/role.yaml",
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: scoped-reader\nrules: []\n",
+            ),
+        ],
+    )?;
+
+    // The identity: every verb in `allowed`, nothing anywhere else.
+    let account = "scoped-deployer";
+    Api::<ServiceAccount>::namespaced(admin.clone(), &h.control.name)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": account}}))?,
+        )
+        .await?;
+    Api::<Role>::namespaced(admin.clone(), &allowed.name)
+        .create(
+            &PostParams::default(),
+            &Role {
+                metadata: ObjectMeta {
+                    name: Some(account.into()),
+                    ..ObjectMeta::default()
+                },
+                rules: Some(vec![PolicyRule {
+                    api_groups: Some(vec!["*".into()]),
+                    resources: Some(vec!["*".into()]),
+                    verbs: vec!["*".into()],
+                    ..PolicyRule::default()
+                }]),
+            },
+        )
+        .await?;
+    Api::<RoleBinding>::namespaced(admin.clone(), &allowed.name)
+        .create(
+            &PostParams::default(),
+            &RoleBinding {
+                metadata: ObjectMeta {
+                    name: Some(account.into()),
+                    ..ObjectMeta::default()
+                },
+                role_ref: RoleRef {
+                    api_group: "rbac.authorization.k8s.io".into(),
+                    kind: "Role".into(),
+                    name: account.into(),
+                },
+                subjects: Some(vec![Subject {
+                    kind: "ServiceAccount".into(),
+                    name: account.into(),
+                    namespace: Some(h.control.name.clone()),
+                    ..Subject::default()
+                }]),
+            },
+        )
+        .await?;
+    let token = capstan_e2e::service_account_token(&admin, &h.control.name, account).await?;
+    let config = h
+        .env
+        .cluster_secret_config()?
+        .replace(h.env.admin_token().expect("admin token"), &token);
+
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &h.control.name);
+    let cluster_secret = |namespaces: Option<&str>| {
+        let mut data = BTreeMap::from([
+            ("name".to_owned(), "scoped".to_owned()),
+            ("server".to_owned(), h.env.apiserver_url().to_owned()),
+            ("config".to_owned(), config.clone()),
+        ]);
+        if let Some(namespaces) = namespaces {
+            data.insert("namespaces".into(), namespaces.into());
+        }
+        json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": "cluster-scoped",
+                "labels": {"argocd.argoproj.io/secret-type": "cluster"},
+            },
+            "stringData": data,
+        })
+    };
+    let apply = PatchParams::apply("e2e").force();
+    secrets
+        .patch(
+            "cluster-scoped",
+            &apply,
+            &Patch::Apply(cluster_secret(Some(&format!(" {}, ", allowed.name)))),
+        )
+        .await?;
+
+    let to = |namespace: &str| json!({"destination": {"server": "", "name": "scoped", "namespace": namespace}});
+    let mut inside = to(&allowed.name);
+    inside["syncPolicy"] = json!({"automated": {"prune": true}});
+    h.create_directory_app("inside", &repo, "app", &allowed.name, inside)
+        .await?;
+    h.create_directory_app("outside", &repo, "app", &outside.name, to(&outside.name))
+        .await?;
+    h.create_directory_app(
+        "cluster-level",
+        &repo,
+        "cluster",
+        &allowed.name,
+        to(&allowed.name),
+    )
+    .await?;
+
+    h.wait_for("inside", "synced into its allowed namespace", |a| {
+        sync_status(a) == Some(SyncStatusCode::Synced) && condition(a, "ComparisonError").is_none()
+    })
+    .await?;
+    let settings: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(admin.clone(), &allowed.name);
+    assert_eq!(
+        settings
+            .get("scoped-settings")
+            .await?
+            .data
+            .unwrap_or_default()["level"],
+        "info"
+    );
+    let not_managed = format!(
+        "Failed to load live state: Namespace \"{}\" for ConfigMap \"scoped-settings\" is not managed",
+        outside.name
+    );
+    h.wait_for("outside", "refused: namespace not managed", |a| {
+        condition(a, "ComparisonError").is_some_and(|m| m == not_managed)
+    })
+    .await?;
+    h.wait_for("cluster-level", "refused: cluster-scoped", |a| {
+        condition(a, "ComparisonError").is_some_and(|m| {
+            m == "Failed to load live state: Cluster level ClusterRole \"scoped-reader\" can not be managed when in namespaced mode"
+        })
+    })
+    .await?;
+
+    // Watched: an edit in the allowed namespace is seen without a refresh.
+    h.kubectl(
+        &[
+            "-n",
+            &allowed.name,
+            "patch",
+            "configmap",
+            "scoped-settings",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"level":"debug"}}"#,
+        ],
+        None,
+    )?;
+    // Periodic reconciles are off: only the namespace's watch can tell the controller.
+    h.wait_for(
+        "inside",
+        "the edit noticed through the namespace's watch",
+        |a| sync_status(a) == Some(SyncStatusCode::OutOfSync),
+    )
+    .await?;
+
+    // The same credentials without `namespaces`: a cluster-wide list, which they may not do.
+    // (Replaced, not applied: keys dropped from an applied `stringData` stay in `data`.)
+    let mut whole_cluster = cluster_secret(None);
+    whole_cluster["metadata"]["resourceVersion"] = json!(
+        secrets
+            .get("cluster-scoped")
+            .await?
+            .metadata
+            .resource_version
+    );
+    secrets
+        .replace(
+            "cluster-scoped",
+            &PostParams::default(),
+            &serde_json::from_value(whole_cluster)?,
+        )
+        .await?;
+    h.refresh("inside", "normal").await?;
+    h.wait_for("inside", "cluster-wide watches forbidden", |a| {
+        condition(a, "ComparisonError").is_some_and(|m| {
+            m.contains(&format!(
+                "system:serviceaccount:{}:{account}",
+                h.control.name
+            )) && m.contains("at the cluster scope")
+        })
     })
     .await?;
     Ok(())
