@@ -15,11 +15,11 @@
 //!   and deletes it again with its resources — so the chart's Roles and ClusterRoles suffice.
 //!   Grants and denials from the chart's README are checked with `kubectl auth can-i` and with
 //!   real calls made with the tokens.
-//! - Installed with `controller.clusterAccess: namespaces`: without cluster-wide reads the
-//!   controller's token can neither read nor write outside its namespaces; upgraded to
-//!   `clusterWideRead` (which this controller's cluster-wide live cache needs) it syncs and
-//!   prunes an app with its namespaced Roles alone — the Role the `cluster` mode's ClusterRole
-//!   makes redundant is proven here.
+//! - Installed with `controller.clusterAccess: namespaces`: nothing cluster-wide is granted; the
+//!   controller's token can neither read nor write outside its namespaces, and the chart's
+//!   in-cluster cluster Secret (`namespaces: <target>`) makes the controller watch the target
+//!   namespace alone — it syncs and prunes an app there on those Roles, and refuses an app
+//!   deploying elsewhere with Argo CD's "is not managed" error.
 //!
 //! The kube-apiserver is shared by parallel tests: every release has its own namespace, its
 //! cluster-scoped objects carry that namespace in their names, and the CRDs (identical to what
@@ -34,7 +34,7 @@ use anyhow::{Context, bail, ensure};
 use base64::Engine as _;
 use capstan_e2e::{SeedRepo, TestEnv, eventually, unique_name};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{Api, ListParams, ObjectMeta, PostParams};
@@ -1122,58 +1122,6 @@ impl Drop for Release {
     }
 }
 
-/// The token of ServiceAccount `account` from the Secret Kubernetes v1.20's token controller
-/// fills, checked to name that ServiceAccount.
-async fn service_account_token(
-    admin: &Client,
-    namespace: &str,
-    account: &str,
-) -> anyhow::Result<String> {
-    let token = eventually(
-        Duration::from_secs(60),
-        &format!("the token Secret of ServiceAccount {account}"),
-        || {
-            let admin = admin.clone();
-            async move {
-                let sa = Api::<ServiceAccount>::namespaced(admin.clone(), namespace)
-                    .get(account)
-                    .await?;
-                let Some(secret) = sa
-                    .secrets
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|r| r.name)
-                    .find(|n| n.starts_with(&format!("{account}-token-")))
-                else {
-                    return Ok(None);
-                };
-                let secret = Api::<Secret>::namespaced(admin, namespace)
-                    .get(&secret)
-                    .await?;
-                ensure!(
-                    secret.type_.as_deref() == Some("kubernetes.io/service-account-token"),
-                    "{secret:?}"
-                );
-                Ok(secret
-                    .data
-                    .and_then(|d| d.get("token").cloned())
-                    .map(|t| String::from_utf8(t.0))
-                    .transpose()?)
-            }
-        },
-    )
-    .await?;
-    // The JWT names the ServiceAccount: whatever this client can do is that account's right.
-    let payload = token.split('.').nth(1).context("a JWT")?;
-    let claims: Value =
-        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?)?;
-    assert_eq!(
-        claims["sub"],
-        format!("system:serviceaccount:{namespace}:{account}")
-    );
-    Ok(token)
-}
-
 /// `kubectl auth can-i --as=system:serviceaccount:<ns>:capstan-<component> <args>`.
 fn can_i(env: &TestEnv, namespace: &str, component: &str, args: &[&str]) -> anyhow::Result<bool> {
     let account = format!("system:serviceaccount:{namespace}:capstan-{component}");
@@ -1471,15 +1419,17 @@ fn yaml_to_json(yaml: &str) -> anyhow::Result<Value> {
 // helpers of the installed tests
 // ------------------------------------------------------------------------------------------
 
-/// A client with the token of ServiceAccount `account` (see [`service_account_token`]).
+/// A client with the token of ServiceAccount `account` (see [`capstan_e2e::service_account_token`]).
 async fn service_account_client(
     env: &TestEnv,
     admin: &Client,
     namespace: &str,
     account: &str,
 ) -> anyhow::Result<Client> {
-    env.kube_client_with_token(&service_account_token(admin, namespace, account).await?)
-        .await
+    env.kube_client_with_token(
+        &capstan_e2e::service_account_token(admin, namespace, account).await?,
+    )
+    .await
 }
 
 /// The `configs` values of the installed tests: the chart renders argocd-cm (installation
@@ -1948,19 +1898,11 @@ async fn helm_install_with_namespaced_access_confines_the_controller_and_still_s
             },
         )
         .await?;
-    release.cluster_scoped = vec![
-        format!("clusterrole/{ns}-capstan-application-controller-read"),
-        format!("clusterrolebinding/{ns}-capstan-application-controller-read"),
-    ];
-
     let dir = tempfile::tempdir()?;
     let values = json!({
         "controller": {
             "clusterAccess": "namespaces",
             "namespaces": [target],
-            // First without cluster-wide reads: the only configuration in which the
-            // controller's token reads nothing outside its namespaces.
-            "clusterWideRead": false,
         },
         "configs": configs_values(&env, &ns),
     });
@@ -1972,6 +1914,21 @@ async fn helm_install_with_namespaced_access_confines_the_controller_and_still_s
         "no cluster-wide rights: {:?}",
         rendered.names("ClusterRole")
     );
+    // The in-cluster destination, confined to the target namespace (Argo CD's cluster Secret).
+    let in_cluster = rendered.get("Secret", "capstan-in-cluster");
+    assert_eq!(
+        in_cluster["metadata"]["labels"]["argocd.argoproj.io/secret-type"],
+        "cluster"
+    );
+    let decoded = |key: &str| -> anyhow::Result<String> {
+        let value = in_cluster["data"][key].as_str().context("a data key")?;
+        Ok(String::from_utf8(
+            base64::engine::general_purpose::STANDARD.decode(value)?,
+        )?)
+    };
+    assert_eq!(decoded("server")?, "https://kubernetes.default.svc");
+    assert_eq!(decoded("namespaces")?, target);
+    assert_eq!(decoded("clusterResources")?, "false");
     let in_target: BTreeSet<String> = rendered
         .0
         .iter()
@@ -2024,6 +1981,16 @@ async fn helm_install_with_namespaced_access_confines_the_controller_and_still_s
             ),
             ("application-controller", "list secrets -n {other}", false),
             ("application-controller", "list secrets -n {ns}", true),
+            (
+                "application-controller",
+                "list deployments.apps --all-namespaces",
+                false,
+            ),
+            (
+                "application-controller",
+                "watch pods --all-namespaces",
+                false,
+            ),
             (
                 "application-controller",
                 "get secrets/argocd-secret -n {ns}",
@@ -2091,9 +2058,8 @@ async fn helm_install_with_namespaced_access_confines_the_controller_and_still_s
             .await,
     )?;
 
-    // This controller's live cache watches each kind cluster-wide, so it syncs only with
-    // `clusterWideRead` (the default): upgrade to it. The upgrade keeps the generated cache key
-    // and Redis password (`lookup`).
+    // An upgrade keeps the generated cache key and Redis password (`lookup`) and renders the
+    // same confinement.
     let key = secret_data(&admin, &ns, "capstan-cache-key").await?;
     let redis_password = secret_data(&admin, &ns, "capstan-redis").await?;
     release.helm(&[
@@ -2103,7 +2069,7 @@ async fn helm_install_with_namespaced_access_confines_the_controller_and_still_s
         "-f",
         &values_file,
         "--set",
-        "controller.clusterWideRead=true",
+        "controller.syncTimeout=6m",
         "--wait",
         "--timeout",
         "90s",
@@ -2114,37 +2080,16 @@ async fn helm_install_with_namespaced_access_confines_the_controller_and_still_s
         redis_password
     );
     let rendered = assert_release_objects(&release, dir.path())?;
-    let read = format!("{ns}-capstan-application-controller-read");
-    assert_eq!(rendered.names("ClusterRole"), set(&[read.as_str()]));
+    assert!(rendered.names("ClusterRole").is_empty());
     assert_eq!(
-        rendered.get("ClusterRole", &read)["rules"],
-        json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]}])
+        rendered.get("Secret", "capstan-in-cluster")["data"],
+        in_cluster["data"]
     );
-    // Reads anywhere now (the README's documented cost), writes still only in the target.
-    assert_grants(
-        &env,
-        &ns,
-        &vars,
-        &[
-            ("application-controller", "list secrets -n {other}", true),
-            (
-                "application-controller",
-                "create deployments.apps -n {other}",
-                false,
-            ),
-            (
-                "application-controller",
-                "patch deployments.apps -n {target}",
-                true,
-            ),
-            ("application-controller", "create namespaces", false),
-        ],
-    )?;
 
     // The repo-server and the controller on their own tokens sync the seed's users-api-dev into
     // the target namespace: every write in the control namespace (application patches, status,
-    // events) goes through the controller's Role, every write in the target through its
-    // `-deploy` Role — nothing cluster-wide but reads.
+    // events) goes through the controller's Role, every list, watch and write in the target
+    // through its `-deploy` Role — nothing cluster-wide.
     let components = Components::start(&env, &admin, &ns, false).await?;
     let seed = capstan_e2e::publish_seed_examples(&env, &ns, &prefix)?;
     release.kubectl(&[
@@ -2180,13 +2125,76 @@ async fn helm_install_with_namespaced_access_confines_the_controller_and_still_s
         .await
         .context("users-api in the target namespace")?;
 
-    // Deleting: the controller prunes in the target and takes its finalizer off.
-    release.kubectl(&["-n", &ns, "delete", "application", &name, "--wait=false"])?;
+    // An app whose objects land outside the listed namespaces (the seed's orders-api-dev, its
+    // project allows `*-dev`) is refused before anything is listed or applied there.
+    let elsewhere = format!("{prefix}-orders-api-dev");
+    let orders = seed_json(&seed, "applications/orders-api-dev.yaml", "orders-api-dev")?;
+    release.kubectl(&[
+        "apply",
+        "-f",
+        &write_file(dir.path(), "orders.json", &orders.to_string())?,
+    ])?;
+    let refused = eventually(
+        Duration::from_secs(60),
+        "orders-api-dev refused",
+        || async {
+            let app = serde_json::to_value(applications.get(&elsewhere).await?)?;
+            Ok(app["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == "ComparisonError")
+                .and_then(|c| c["message"].as_str().map(str::to_owned)))
+        },
+    )
+    .await?;
+    let expected_start = format!("Failed to load live state: Namespace \"{elsewhere}\" for ");
+    assert!(
+        refused.starts_with(&expected_start) && refused.ends_with("is not managed"),
+        "{refused}"
+    );
+    let left_alone = release.kubectl(&["get", "namespace", &elsewhere, "--ignore-not-found"])?;
+    assert!(left_alone.trim().is_empty(), "{elsewhere} was created");
+
+    // Deleting: the controller prunes in the target and takes its finalizer off, and the
+    // refused app, which owns nothing, goes at once.
+    release.kubectl(&[
+        "-n",
+        &ns,
+        "delete",
+        "application",
+        &name,
+        &elsewhere,
+        "--wait=false",
+    ])?;
     wait_app_and_deployment_deleted(&admin, &ns, &target, &name).await?;
+    eventually(
+        Duration::from_secs(45),
+        "orders-api-dev deleted",
+        || async {
+            Ok(applications
+                .get_opt(&elsewhere)
+                .await?
+                .is_none()
+                .then_some(()))
+        },
+    )
+    .await?;
     drop(components);
 
-    // Uninstalling removes the Roles in the target namespace and the ClusterRole too.
+    // Uninstalling removes the Roles in the target namespace and the in-cluster Secret.
     release.uninstall()?;
+    let secret = release.kubectl(&[
+        "-n",
+        &ns,
+        "get",
+        "secret",
+        "capstan-in-cluster",
+        "--ignore-not-found",
+        "-o",
+        "name",
+    ])?;
+    assert!(secret.trim().is_empty(), "the in-cluster Secret left");
     let left = release.kubectl(&[
         "-n",
         &target,
