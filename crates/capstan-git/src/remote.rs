@@ -294,6 +294,12 @@ impl NetCtx<'_> {
         }
         let (host, port) =
             ssh_host_port(self.url).unwrap_or_else(|| (callback_host.to_ascii_lowercase(), 22));
+        // Named as its known_hosts line must name it.
+        let shown = if port == 22 {
+            host.clone()
+        } else {
+            format!("[{host}]:{port}")
+        };
         let own;
         let known = match &self.auth.kind {
             AuthKind::SshKey {
@@ -308,21 +314,21 @@ impl NetCtx<'_> {
         let Some(known) = known.filter(|k| !k.is_empty()) else {
             return self.reject_host_key(
                 observed,
-                &format!("no known_hosts entries are configured, so the key of {host} cannot be verified (add it to argocd-ssh-known-hosts-cm, or mark the repository insecure)"),
+                &format!("no known_hosts entries are configured, so the key of {shown} cannot be verified (add it to argocd-ssh-known-hosts-cm, or mark the repository insecure)"),
             );
         };
         match known.check(&host, port, presented) {
             HostKeyStatus::Trusted => Ok(CertificateCheckStatus::CertificateOk),
             HostKeyStatus::Revoked => {
-                self.reject_host_key(observed, &format!("the host key of {host} is revoked"))
+                self.reject_host_key(observed, &format!("the host key of {shown} is revoked"))
             }
             HostKeyStatus::Mismatch => self.reject_host_key(
                 observed,
-                &format!("the host key of {host} does not match its known_hosts entries (possible man-in-the-middle)"),
+                &format!("the host key of {shown} does not match its known_hosts entries (possible man-in-the-middle)"),
             ),
             HostKeyStatus::Unknown => self.reject_host_key(
                 observed,
-                &format!("{host} is not in known_hosts"),
+                &format!("{shown} is not in known_hosts"),
             ),
         }
     }
