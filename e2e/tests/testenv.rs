@@ -483,3 +483,271 @@ async fn git_clone_over_http_needs_the_password() -> anyhow::Result<()> {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with(&sha));
     Ok(())
 }
+
+/// `git <args>` with no user or system configuration, never prompting, reaching SSH remotes
+/// only with `key` and trusting only the host keys in the file `known_hosts` (OpenSSH's
+/// strict checking, no other config, agent or known-hosts file).
+fn git_over_ssh(
+    key: &std::path::Path,
+    known_hosts: &std::path::Path,
+    args: &[&str],
+) -> std::io::Result<std::process::Output> {
+    let ssh = format!(
+        "ssh -F /dev/null -i '{}' -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes \
+         -o UserKnownHostsFile='{}' -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes",
+        key.display(),
+        known_hosts.display()
+    );
+    Command::new("git")
+        .args(args)
+        .env("GIT_SSH_COMMAND", ssh)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+}
+
+/// The commit `main` of the test repository `name`, read from its bare repository on disk.
+fn main_commit(env: &TestEnv, name: &str) -> anyhow::Result<String> {
+    let bare = env.git_repos_dir().join(format!("{name}.git"));
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(&bare)
+        .args(["rev-parse", "refs/heads/main"])
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "rev-parse main in {}: {}",
+        bare.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
+
+#[tokio::test]
+async fn ssh_git_server_serves_repos_and_its_host_key_is_verifiable() -> anyhow::Result<()> {
+    use capstan_e2e::ssh::SshGitServer;
+    let env = TestEnv::from_env()?;
+    let name = unique_name("ssh-repo");
+    env.create_git_repo(&name, &[("app/cm.yaml", "kind: ConfigMap\n")])?;
+    let sha = main_commit(&env, &name)?;
+
+    let started = Instant::now();
+    let server = SshGitServer::start(&env).await?;
+    eprintln!(
+        "sshd on port {} answered after {:?}",
+        server.port(),
+        started.elapsed()
+    );
+    let url = server.url(&name);
+    assert_eq!(
+        url,
+        format!(
+            "ssh://{}@127.0.0.1:{}{}/{name}.git",
+            server.user(),
+            server.port(),
+            env.git_repos_dir().display()
+        )
+    );
+    let known = server.known_hosts_line();
+    assert!(
+        known.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 AAAA", server.port())),
+        "{known}"
+    );
+    assert_ne!(known, server.wrong_known_hosts_line());
+    assert!(
+        server
+            .client_private_key()
+            .starts_with("-----BEGIN OPENSSH PRIVATE KEY-----\n"),
+        "not an OpenSSH private key"
+    );
+    assert_eq!(
+        std::fs::read_to_string(server.client_key_path())?,
+        server.client_private_key()
+    );
+
+    let tmp = tempfile::tempdir()?;
+    let known_hosts = tmp.path().join("known_hosts");
+    std::fs::write(&known_hosts, format!("{known}\n"))?;
+    let key = server.client_key_path();
+
+    let out = git_over_ssh(&key, &known_hosts, &["ls-remote", &url])?;
+    ensure!(
+        out.status.success(),
+        "ls-remote over ssh failed: {}\nsshd's log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    let listing = String::from_utf8(out.stdout)?;
+    ensure!(
+        listing.contains(&format!("{sha}\trefs/heads/main")),
+        "ls-remote did not list main at {sha}:\n{listing}"
+    );
+
+    let clone = tmp.path().join("clone");
+    let out = git_over_ssh(
+        &key,
+        &known_hosts,
+        &["clone", "-q", &url, &clone.to_string_lossy()],
+    )?;
+    ensure!(
+        out.status.success(),
+        "clone over ssh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(clone.join("app/cm.yaml"))?,
+        "kind: ConfigMap\n"
+    );
+    let log = server.log();
+    ensure!(
+        log.contains(&format!("Accepted publickey for {}", server.user())),
+        "sshd logged no public-key login:\n{log}"
+    );
+
+    // The same server under another key in known_hosts: OpenSSH refuses it.
+    std::fs::write(
+        &known_hosts,
+        format!("{}\n", server.wrong_known_hosts_line()),
+    )?;
+    let out = git_over_ssh(&key, &known_hosts, &["ls-remote", &url])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success(),
+        "ls-remote succeeded with a wrong host key"
+    );
+    ensure!(
+        stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+            && stderr.contains("Host key verification failed"),
+        "unexpected error: {stderr}"
+    );
+
+    // Another key than the authorized one is refused by sshd.
+    let other_key = tmp.path().join("other_ed25519");
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other_key)
+        .status()?;
+    ensure!(status.success(), "ssh-keygen failed");
+    std::fs::write(&known_hosts, format!("{known}\n"))?;
+    let out = git_over_ssh(&other_key, &known_hosts, &["ls-remote", &url])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success(),
+        "ls-remote succeeded with another key"
+    );
+    ensure!(
+        stderr.contains("Permission denied (publickey)"),
+        "unexpected error: {stderr}"
+    );
+
+    // Dropping the server stops sshd and the sessions it serves: a git-upload-pack that
+    // advertised its refs and waits for the client's wants is cut off.
+    let mut session = Command::new("ssh")
+        .args(["-F", "/dev/null", "-i"])
+        .arg(&key)
+        .args(["-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o"])
+        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+        .args(["-p", &server.port().to_string()])
+        .arg(format!("{}@127.0.0.1", server.user()))
+        .arg(format!(
+            "git-upload-pack '{}/{name}.git'",
+            env.git_repos_dir().display()
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let mut first = [0u8; 4];
+    std::io::Read::read_exact(session.stdout.as_mut().context("stdout")?, &mut first)?;
+    ensure!(
+        first.iter().all(u8::is_ascii_hexdigit),
+        "no pkt-line from git-upload-pack: {first:?}"
+    );
+    let port = server.port();
+    drop(server);
+    ensure!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "port {port} still answers after the server was dropped"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while session.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = session.kill();
+            anyhow::bail!("the ssh session outlived the dropped server");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn ssh_git_server_is_reachable_with_libgit2() -> anyhow::Result<()> {
+    use capstan_e2e::ssh::SshGitServer;
+    use capstan_git::{AuthKind, GitConfig, GitError, GitStore, RepoAuth};
+    let env = TestEnv::from_env()?;
+    let name = unique_name("ssh-repo");
+    env.create_git_repo(&name, &[("app/cm.yaml", "kind: ConfigMap\n")])?;
+    let sha = main_commit(&env, &name)?;
+    let server = SshGitServer::start(&env).await?;
+    let url = server.url(&name);
+
+    let root = tempfile::tempdir()?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let store = GitStore::new(GitConfig::new(root.path()), &mut registry)?;
+    let ssh_key = |known_hosts: Option<String>| RepoAuth {
+        kind: AuthKind::SshKey {
+            private_key: server.client_private_key().to_string(),
+            known_hosts,
+        },
+        insecure: false,
+    };
+
+    // The host key checked against the credentials' own known_hosts: ls-remote, fetch, checkout.
+    let auth = ssh_key(Some(server.known_hosts_line()));
+    let resolved = store.resolve_revision(&url, &auth, "main").await;
+    let resolved = resolved.with_context(|| format!("sshd's log:\n{}", server.log()))?;
+    assert_eq!(resolved, sha);
+    let checkout = store.checkout(&url, &auth, &sha).await?;
+    assert_eq!(
+        std::fs::read_to_string(checkout.path().join("app/cm.yaml"))?,
+        "kind: ConfigMap\n"
+    );
+
+    // ... and against the store-wide known hosts (argocd-ssh-known-hosts-cm).
+    let without = ssh_key(None);
+    match store.test_access(&url, &without).await {
+        Err(GitError::HostKeyRejected { reason, .. }) => {
+            assert!(reason.contains("no known_hosts entries"), "{reason}")
+        }
+        other => panic!("expected HostKeyRejected without known hosts, got {other:?}"),
+    }
+    store.set_ssh_known_hosts(Some(&server.known_hosts_line()));
+    store.test_access(&url, &without).await?;
+
+    // Another key for this host: refused before any credential is sent.
+    let wrong = ssh_key(Some(server.wrong_known_hosts_line()));
+    match store.test_access(&url, &wrong).await {
+        Err(GitError::HostKeyRejected { reason, .. }) => {
+            assert!(reason.contains("does not match"), "{reason}")
+        }
+        other => panic!("expected HostKeyRejected with a wrong host key, got {other:?}"),
+    }
+    // Trusted host, unknown client key: sshd refuses it.
+    let mut stranger = ssh_key(Some(server.known_hosts_line()));
+    if let AuthKind::SshKey { private_key, .. } = &mut stranger.kind {
+        let other = tempfile::tempdir()?;
+        let file = other.path().join("id");
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&file)
+            .status()?;
+        ensure!(status.success(), "ssh-keygen failed");
+        *private_key = std::fs::read_to_string(&file)?;
+    }
+    match store.test_access(&url, &stranger).await {
+        Err(GitError::AuthenticationFailed { .. }) => {}
+        other => panic!("expected AuthenticationFailed with an unknown key, got {other:?}"),
+    }
+    Ok(())
+}
