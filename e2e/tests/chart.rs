@@ -592,7 +592,27 @@ fn lint_and_template_pass_for_default_and_aks_values() -> anyhow::Result<()> {
         set(&["capstan-cache-key", "capstan-redis"])
     );
     assert!(r.names("Ingress").is_empty(), "no Ingress by default");
-    assert!(r.names("ConfigMap").is_empty(), "no configs by default");
+    // The only settings object by default: Argo CD's default SSH known hosts, which the
+    // repo-server watches.
+    assert_eq!(r.names("ConfigMap"), set(&["argocd-ssh-known-hosts-cm"]));
+    let known_hosts = r.get("ConfigMap", "argocd-ssh-known-hosts-cm")["data"]["ssh_known_hosts"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for line in known_hosts.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert!(
+            fields.len() == 3
+                && base64::engine::general_purpose::STANDARD
+                    .decode(fields[2])
+                    .is_ok(),
+            "host, key type, base64 key: {line}"
+        );
+    }
+    assert!(
+        known_hosts.contains("\nssh.dev.azure.com ssh-rsa "),
+        "{known_hosts}"
+    );
     assert!(r.names("HorizontalPodAutoscaler").is_empty());
     let controller = r.get("StatefulSet", "capstan-application-controller");
     assert_eq!(controller["spec"]["replicas"], 1);
@@ -1610,6 +1630,12 @@ async fn helm_install_creates_every_object_and_the_controller_syncs_with_its_own
             ("repo-server", "list secrets -n {ns}", true),
             ("repo-server", "watch secrets -n {ns}", true),
             ("repo-server", "get secrets/argocd-secret -n {ns}", false),
+            (
+                "repo-server",
+                "watch configmaps/argocd-ssh-known-hosts-cm -n {ns}",
+                true,
+            ),
+            ("repo-server", "get configmaps/argocd-cm -n {ns}", false),
             ("repo-server", "create secrets -n {ns}", false),
             ("repo-server", "list secrets -n {other}", false),
             ("repo-server", "get applications.argoproj.io -n {ns}", false),

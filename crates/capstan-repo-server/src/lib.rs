@@ -4,17 +4,20 @@
 //!
 //! Wiring, not logic: Git lives in `capstan-git`, rendering in `capstan-render`, Redis in
 //! `capstan-cache`. This crate adds the request flow (see [`service`]), repository
-//! credentials from Kubernetes Secrets ([`credentials`]) and the server around it.
+//! credentials from Kubernetes Secrets ([`credentials`]), SSH host keys from
+//! `argocd-ssh-known-hosts-cm` ([`known_hosts`]) and the server around it.
 //!
 //! **Architecture Invariant:** the repo-server is stateless. Its disk (mirrors, checkouts) and
 //! Redis entries are caches; any replica answers any request, and losing Redis only costs
-//! speed. It never writes to Git or to the Kubernetes API (it only reads repository Secrets).
+//! speed. It never writes to Git or to the Kubernetes API (it only reads repository Secrets
+//! and the known-hosts ConfigMap).
 //!
 //! **Architecture Invariant:** it must never depend on the application controller, the
 //! api-server or the auth-gateway; its only contract is `proto/capstan/repo/v1`.
 
 pub mod credentials;
 mod details;
+pub mod known_hosts;
 pub mod metrics;
 pub mod service;
 
@@ -155,6 +158,19 @@ pub async fn build_service(
         registry,
     )
     .context("configuring the Redis cache")?;
+    if let (Some(namespace), Some(client)) = (&config.secrets_namespace, kube.clone()) {
+        let (driver, mut ready) = known_hosts::watch(client, namespace, git.clone());
+        tokio::spawn(driver);
+        if tokio::time::timeout(Duration::from_secs(30), ready.wait_for(|r| *r))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "{} not listed within 30 s: SSH repositories are refused until it is",
+                known_hosts::KNOWN_HOSTS_CM
+            );
+        }
+    }
     let secrets = match (&config.secrets_namespace, kube) {
         (Some(namespace), Some(client)) => {
             let (secrets, driver) = RepoSecrets::watch(client, namespace).await?;

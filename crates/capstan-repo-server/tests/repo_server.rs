@@ -888,3 +888,141 @@ async fn the_binary_serves_grpc_health_and_metrics() -> anyhow::Result<()> {
     child.wait().await?;
     Ok(())
 }
+
+/// SSH repositories through a real OpenSSH sshd: the server's host key is checked against
+/// `argocd-ssh-known-hosts-cm` as the repo-server watches it — refused without the ConfigMap,
+/// with another key for the host, or without the host; accepted once its line is there, at
+/// once after an edit; `insecure: "true"` alone skips the check.
+#[tokio::test]
+async fn ssh_repositories_are_verified_against_argocd_ssh_known_hosts_cm() -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Patch, PatchParams};
+
+    let h = Harness::start(None, false).await?;
+    let ssh = capstan_e2e::ssh::SshGitServer::start(&h.env).await?;
+    let (name, _) = publish_example_repo(&h.env)?;
+    let url = ssh.url(&name);
+    let source = json!({"repoURL": url, "path": "overlays/dev/users-api"});
+    let ssh_secret = |insecure: bool| {
+        let mut data = BTreeMap::from([
+            ("type".to_owned(), "git".to_owned()),
+            ("url".to_owned(), url.clone()),
+            (
+                "sshPrivateKey".to_owned(),
+                ssh.client_private_key().to_owned(),
+            ),
+        ]);
+        if insecure {
+            data.insert("insecure".into(), "true".into());
+        }
+        Secret {
+            metadata: ObjectMeta {
+                name: Some(if insecure { "ssh-insecure" } else { "ssh-repo" }.to_owned()),
+                labels: Some(BTreeMap::from([(
+                    "argocd.argoproj.io/secret-type".to_owned(),
+                    "repository".to_owned(),
+                )])),
+                ..ObjectMeta::default()
+            },
+            string_data: Some(data),
+            ..Secret::default()
+        }
+    };
+    h.add_secret(ssh_secret(false)).await?;
+    let known_hosts: Api<ConfigMap> = Api::namespaced(h.env.kube_client().await?, &h.ns.name);
+    let set_known_hosts = |lines: String| {
+        let known_hosts = known_hosts.clone();
+        async move {
+            known_hosts
+                .patch(
+                    "argocd-ssh-known-hosts-cm",
+                    &PatchParams::apply("e2e").force(),
+                    &Patch::Apply(json!({
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {"name": "argocd-ssh-known-hosts-cm"},
+                        "data": {"ssh_known_hosts": lines},
+                    })),
+                )
+                .await
+        }
+    };
+    let host = format!("[127.0.0.1]:{}", ssh.port());
+    let unverifiable =
+        format!("no known_hosts entries are configured, so the key of {host} cannot be verified");
+
+    // No ConfigMap: nothing to verify against, so refused (never trust on first use).
+    expect_refusal(&h, &url, &source, &unverifiable).await?;
+    // The host listed with another key: a possible man in the middle.
+    set_known_hosts(ssh.wrong_known_hosts_line()).await?;
+    expect_refusal(
+        &h,
+        &url,
+        &source,
+        &format!("the host key of {host} does not match its known_hosts entries"),
+    )
+    .await?;
+    // Its own line among Argo CD-style entries for other hosts: fetched and rendered.
+    let github = "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+    set_known_hosts(format!("{github}\n{}\n", ssh.known_hosts_line())).await?;
+    let rendered = capstan_e2e::eventually(
+        Duration::from_secs(10),
+        "the SSH repository rendered",
+        || async { Ok(fresh_manifests(&h, &url, &source).await.ok()) },
+    )
+    .await?;
+    let manifests = manifests_of(rendered.get_ref());
+    assert!(
+        manifests
+            .iter()
+            .any(|m| m["kind"] == "Deployment" && m["metadata"]["name"] == "users-api"),
+        "{manifests:?}"
+    );
+    // Only other hosts listed.
+    set_known_hosts(format!("{github}\n")).await?;
+    expect_refusal(&h, &url, &source, &format!("{host} is not in known_hosts")).await?;
+    // The ConfigMap deleted: refused again.
+    known_hosts
+        .delete("argocd-ssh-known-hosts-cm", &Default::default())
+        .await?;
+    expect_refusal(&h, &url, &source, &unverifiable).await?;
+    // insecure: "true" on the repository Secret skips the check, as in Argo CD.
+    h.delete_secret("ssh-repo").await?;
+    h.add_secret(ssh_secret(true)).await?;
+    let insecure = capstan_e2e::eventually(
+        Duration::from_secs(10),
+        "the insecure SSH repository rendered",
+        || async { Ok(fresh_manifests(&h, &url, &source).await.ok()) },
+    )
+    .await?;
+    assert!(!manifests_of(insecure.get_ref()).is_empty());
+    Ok(())
+}
+
+/// A manifest request that asks the Git server again: no cached revision or manifests.
+async fn fresh_manifests(
+    h: &Harness,
+    url: &str,
+    source: &Value,
+) -> Result<tonic::Response<pb::ManifestResponse>, tonic::Status> {
+    let mut req = request(url, "main", source.clone());
+    req.no_cache = true;
+    req.no_revision_cache = true;
+    h.client.clone().generate_manifest(req).await
+}
+
+/// Polls until a fresh request for `url` is refused with a message containing `why` (a watched
+/// ConfigMap's change applies within moments): Unauthenticated, naming the repository.
+async fn expect_refusal(h: &Harness, url: &str, source: &Value, why: &str) -> anyhow::Result<()> {
+    capstan_e2e::eventually(Duration::from_secs(10), why, || async {
+        Ok(match fresh_manifests(h, url, source).await {
+            Err(e) if e.message().contains(why) => {
+                assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+                assert!(e.message().contains(url), "names the repository: {e:?}");
+                Some(())
+            }
+            _ => None,
+        })
+    })
+    .await
+}
