@@ -769,6 +769,42 @@ async fn key_rotation_and_api_token_revocation() -> anyhow::Result<()> {
         String::from_utf8(base64::engine::general_purpose::STANDARD.decode(recorded.trim())?)?;
     assert!(recorded.contains(&jti), "{recorded}");
 
+    // The admin itself has no apiKey capability (Argo CD's default); `accounts.admin: apiKey`
+    // in argocd-cm adds it, with login kept.
+    let refused = create_token(&stack, &old_session, "admin")
+        .await
+        .expect_err("admin without apiKey");
+    assert!(
+        refused
+            .message()
+            .contains("does not have the apiKey capability"),
+        "{refused:?}"
+    );
+    stack.kubectl(&[
+        "-n",
+        &stack.control.name,
+        "patch",
+        "configmap",
+        "argocd-cm",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"accounts.admin":"apiKey"}}"#,
+    ])?;
+    let admin_token = capstan_e2e::eventually(
+        Duration::from_secs(20),
+        "an API token for the admin once accounts.admin has apiKey",
+        || async { Ok(create_token(&stack, &old_session, "admin").await.ok()) },
+    )
+    .await?;
+    let (status, info) = userinfo(&stack, &admin_token).await?;
+    assert_eq!(status, 200, "{info}");
+    assert!(info.contains(r#""username":"admin""#), "{info}");
+    assert_eq!(
+        password_login(&gw, "admin", &password).await?.0,
+        200,
+        "login stays"
+    );
+
     // Rotate: new sessions are signed by the new key, the old session still works.
     let new_kid = capstan_kube::signing_keys::rotate(
         &stack.env.kube_client().await?,
@@ -1028,4 +1064,27 @@ async fn a_user_in_many_groups_gets_a_split_session_cookie() -> anyhow::Result<(
         .count();
     assert_eq!(cleared, names.len(), "{:?}", out.set_cookies);
     Ok(())
+}
+
+/// An API token for local account `name` through the api-server's AccountService, as
+/// `session`'s user.
+async fn create_token(stack: &Stack, session: &str, name: &str) -> Result<String, tonic::Status> {
+    let channel = stack
+        .channel()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let mut accounts =
+        capstan_proto::account::v1::account_service_client::AccountServiceClient::new(channel);
+    let mut request = tonic::Request::new(capstan_proto::account::v1::CreateTokenRequest {
+        name: name.into(),
+        expires_in: 3600,
+        id: String::new(),
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {session}")
+            .parse()
+            .map_err(|_| tonic::Status::invalid_argument("session"))?,
+    );
+    Ok(accounts.create_token(request).await?.into_inner().token)
 }

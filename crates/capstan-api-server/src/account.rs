@@ -79,28 +79,23 @@ pub struct AccountView {
 /// Local accounts (admin and `accounts.<name>` of argocd-cm) the caller may read.
 pub fn list_accounts(state: &ApiState, principal: &Principal) -> Vec<AccountView> {
     let settings = state.settings();
-    let mut accounts = vec![AccountView {
-        name: "admin".to_owned(),
-        enabled: settings.cm.admin_enabled,
-        capabilities: vec!["login".to_owned()],
-    }];
-    for (name, account) in &settings.cm.accounts {
-        accounts.push(AccountView {
-            name: name.clone(),
-            enabled: account.enabled,
-            capabilities: account
-                .capabilities
-                .iter()
-                .map(|c| match c {
-                    AccountCapability::Login => "login".to_owned(),
-                    AccountCapability::ApiKey => "apiKey".to_owned(),
-                })
-                .collect(),
-        });
-    }
-    accounts
+    settings
+        .cm
+        .local_accounts()
         .into_iter()
         .filter(|a| state.can(principal, "accounts", "get", &a.name))
+        .map(|a| AccountView {
+            capabilities: [
+                (a.login, AccountCapability::Login),
+                (a.api_key, AccountCapability::ApiKey),
+            ]
+            .into_iter()
+            .filter(|(has, _)| *has)
+            .map(|(_, c)| c.as_str().to_owned())
+            .collect(),
+            name: a.name,
+            enabled: a.enabled,
+        })
         .collect()
 }
 

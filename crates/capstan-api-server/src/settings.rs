@@ -79,21 +79,12 @@ impl Settings {
         ),
         String,
     > {
-        use capstan_tokens::accounts::{ADMIN, AccountSecrets, AccountState};
-        use capstan_types::settings::AccountCapability;
-        let state = if name == ADMIN {
-            self.cm.admin_enabled.then_some(AccountState {
-                enabled: true,
-                login: true,
-                api_key: false,
-            })
-        } else {
-            self.cm.accounts.get(name).map(|a| AccountState {
-                enabled: a.enabled,
-                login: a.capabilities.contains(&AccountCapability::Login),
-                api_key: a.capabilities.contains(&AccountCapability::ApiKey),
-            })
-        };
+        use capstan_tokens::accounts::{AccountSecrets, AccountState};
+        let state = self.cm.local_account(name).map(|a| AccountState {
+            enabled: a.enabled,
+            login: a.login,
+            api_key: a.api_key,
+        });
         let secrets = AccountSecrets::from_secret_data(&self.account_records, name)?;
         Ok((state, secrets))
     }

@@ -80,9 +80,12 @@ pub async fn start(
             .context("reading argocd-cm")?
             .and_then(|cm| cm.data)
             .unwrap_or_default();
-        // The key alone: a typo elsewhere in argocd-cm must not decide this.
-        data.get(capstan_types::settings::keys::ADMIN_ENABLED)
-            .is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"))
+        // The key alone (a typo elsewhere in argocd-cm must not decide this), read as the
+        // settings watch reads it. A value that is no boolean creates no password: the safe side.
+        capstan_types::settings::ArgoCdSettings::admin_enabled_in(&data).unwrap_or_else(|e| {
+            tracing::warn!("{e}; no initial admin password is created");
+            false
+        })
     };
     local::ensure_initial_admin(&client, &config.namespace, admin_enabled)
         .await

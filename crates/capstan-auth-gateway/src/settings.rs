@@ -11,7 +11,7 @@ use std::time::Duration;
 use capstan_kube::settings::{Common, RawSettings};
 use capstan_tokens::accounts::AccountSecrets;
 use capstan_tokens::{KeySet, Verifier};
-use capstan_types::settings::{AccountCapability, ArgoCdSettings, OidcConfig, RbacSettings};
+use capstan_types::settings::{ArgoCdSettings, OidcConfig, RbacSettings};
 use kube::Client;
 use tokio::sync::watch;
 
@@ -143,32 +143,20 @@ impl Settings {
         )
     }
 
-    /// The local account `name`, when it exists: `admin` (unless `admin.enabled` is false)
-    /// or an `accounts.<name>` entry. A malformed secret entry locks the account (an error,
+    /// The local account `name`, when it exists: `admin` (unless `admin.enabled` is false;
+    /// `accounts.admin` may add `apiKey`) or an `accounts.<name>` entry. A malformed secret entry locks the account (an error,
     /// not a login without checks).
     pub fn account(&self, name: &str) -> Result<Option<LocalAccount>, String> {
-        let (enabled, login, api_key) = if name == capstan_tokens::accounts::ADMIN {
-            // Argo CD's admin has the login capability only; `admin.enabled: false` hides it.
-            if !self.cm.admin_enabled {
-                return Ok(None);
-            }
-            (true, true, false)
-        } else {
-            match self.cm.accounts.get(name) {
-                None => return Ok(None),
-                Some(a) => (
-                    a.enabled,
-                    a.capabilities.contains(&AccountCapability::Login),
-                    a.capabilities.contains(&AccountCapability::ApiKey),
-                ),
-            }
+        // Argo CD's rules (admin: login, plus what `accounts.admin` adds) live in capstan-types.
+        let Some(account) = self.cm.local_account(name) else {
+            return Ok(None);
         };
         let secrets = AccountSecrets::from_secret_data(&self.secret, name)?;
         Ok(Some(LocalAccount {
-            name: name.to_owned(),
-            enabled,
-            login,
-            api_key,
+            name: account.name,
+            enabled: account.enabled,
+            login: account.login,
+            api_key: account.api_key,
             secrets,
         }))
     }

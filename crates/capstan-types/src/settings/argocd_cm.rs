@@ -350,6 +350,22 @@ impl Default for Account {
     }
 }
 
+/// The built-in local account.
+pub const ADMIN_ACCOUNT: &str = "admin";
+
+/// A local account as Argo CD resolves it: `admin` or an `accounts.<name>` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalAccount {
+    /// Account name.
+    pub name: String,
+    /// Whether it may be used at all.
+    pub enabled: bool,
+    /// `login`: password login.
+    pub login: bool,
+    /// `apiKey`: API tokens.
+    pub api_key: bool,
+}
+
 /// Typed `argocd-cm` settings, with Argo CD's defaults for absent keys.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ArgoCdSettings {
@@ -469,6 +485,56 @@ impl Default for ArgoCdSettings {
 }
 
 impl ArgoCdSettings {
+    /// The local account `name`, as Argo CD resolves it. `admin` exists unless `admin.enabled`
+    /// is false; it always has `login`, and `accounts.admin` adds capabilities (`apiKey`, which
+    /// Argo CD leaves off by default) while `accounts.admin.enabled: "false"` disables it. Any
+    /// other name exists when `accounts.<name>` or `accounts.<name>.enabled` does.
+    pub fn local_account(&self, name: &str) -> Option<LocalAccount> {
+        let declared = self.accounts.get(name);
+        let has = |capability| declared.is_some_and(|a| a.capabilities.contains(&capability));
+        if name == ADMIN_ACCOUNT {
+            return self.admin_enabled.then(|| LocalAccount {
+                name: name.to_owned(),
+                enabled: declared.is_none_or(|a| a.enabled),
+                login: true,
+                api_key: has(AccountCapability::ApiKey),
+            });
+        }
+        declared.map(|a| LocalAccount {
+            name: name.to_owned(),
+            enabled: a.enabled,
+            login: has(AccountCapability::Login),
+            api_key: has(AccountCapability::ApiKey),
+        })
+    }
+
+    /// Every local account, `admin` first (listed disabled when `admin.enabled` is false, as
+    /// `argocd account list` shows it), then `accounts.*` by name.
+    pub fn local_accounts(&self) -> Vec<LocalAccount> {
+        let admin = self.local_account(ADMIN_ACCOUNT).unwrap_or(LocalAccount {
+            name: ADMIN_ACCOUNT.to_owned(),
+            enabled: false,
+            login: true,
+            api_key: false,
+        });
+        std::iter::once(admin)
+            .chain(
+                self.accounts
+                    .keys()
+                    .filter(|name| *name != ADMIN_ACCOUNT)
+                    .filter_map(|name| self.local_account(name)),
+            )
+            .collect()
+    }
+
+    /// `admin.enabled` of an `argocd-cm`'s `data` alone, parsed exactly as
+    /// [`from_config_map_data`](Self::from_config_map_data) parses it (`"0"`, `"f"`,
+    /// `"False"`... disable; absent or empty: enabled) — for a decision that must not wait for,
+    /// or depend on, the rest of the ConfigMap.
+    pub fn admin_enabled_in(data: &BTreeMap<String, String>) -> Result<bool, SettingsError> {
+        parse_bool(ARGOCD_CM, data, keys::ADMIN_ENABLED, true)
+    }
+
     /// Parses the `data` of an `argocd-cm` ConfigMap.
     ///
     /// Absent and empty keys take Argo CD's defaults. The first malformed key is returned as an
@@ -863,6 +929,94 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn local_accounts_resolve_as_argo_cd_resolves_them() {
+        let account = |name: &str, enabled, login, api_key| LocalAccount {
+            name: name.to_owned(),
+            enabled,
+            login,
+            api_key,
+        };
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [LocalAccount]);
+        let cases: &[Case] = &[
+            // Argo CD's default admin: login only.
+            (&[], &[account("admin", true, true, false)]),
+            (
+                &[("accounts.admin", "apiKey")],
+                &[account("admin", true, true, true)],
+            ),
+            (
+                &[
+                    ("accounts.admin", "apiKey, login"),
+                    ("accounts.admin.enabled", "false"),
+                ],
+                &[account("admin", false, true, true)],
+            ),
+            (
+                &[("admin.enabled", "false"), ("accounts.admin", "apiKey")],
+                &[account("admin", false, true, false)],
+            ),
+            (
+                &[
+                    ("accounts.ci", "apiKey"),
+                    ("accounts.alice", "login"),
+                    ("accounts.alice.enabled", "false"),
+                ],
+                &[
+                    account("admin", true, true, false),
+                    account("alice", false, true, false),
+                    account("ci", true, false, true),
+                ],
+            ),
+        ];
+        for (data, expected) in cases {
+            let data: BTreeMap<String, String> = data
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            let settings = ArgoCdSettings::from_config_map_data(&data).expect("valid");
+            assert_eq!(settings.local_accounts(), *expected, "{data:?}");
+            for account in *expected {
+                let found = settings.local_account(&account.name);
+                if account.name == ADMIN_ACCOUNT && !settings.admin_enabled {
+                    assert_eq!(found, None, "admin.enabled: false hides the admin");
+                } else {
+                    assert_eq!(found.as_ref(), Some(account), "{data:?}");
+                }
+            }
+        }
+        let settings = ArgoCdSettings::default();
+        assert_eq!(settings.local_account("nobody"), None);
+    }
+
+    #[test]
+    fn admin_enabled_alone_is_read_as_the_whole_config_map_reads_it() {
+        let cases: &[(Option<&str>, Option<bool>)] = &[
+            (None, Some(true)),
+            (Some(""), Some(true)),
+            (Some("true"), Some(true)),
+            (Some("1"), Some(true)),
+            (Some(" T "), Some(true)),
+            (Some("false"), Some(false)),
+            (Some("False"), Some(false)),
+            (Some("0"), Some(false)),
+            (Some("f"), Some(false)),
+            (Some("perhaps"), None),
+        ];
+        for (value, expected) in cases {
+            let data: BTreeMap<String, String> = value
+                .iter()
+                .map(|v| (keys::ADMIN_ENABLED.to_owned(), (*v).to_owned()))
+                .collect();
+            let alone = ArgoCdSettings::admin_enabled_in(&data).ok();
+            assert_eq!(alone, *expected, "{value:?}");
+            let whole = ArgoCdSettings::from_config_map_data(&data)
+                .ok()
+                .map(|s| s.admin_enabled);
+            assert_eq!(alone, whole, "{value:?}");
+        }
+    }
 
     fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

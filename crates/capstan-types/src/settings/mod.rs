@@ -11,9 +11,10 @@ mod duration;
 mod rbac;
 
 pub use argocd_cm::{
-    Account, AccountCapability, ArgoCdSettings, AzureOidcConfig, CORE_EXCLUSIONS, CompareOptions,
-    FilteredResource, GroupKindPattern, KnownTypeField, OidcClaim, OidcConfig, OverrideIgnoreDiff,
-    ResourceActionDefinition, ResourceActions, ResourceCustomization, TrackingMethod, keys,
+    ADMIN_ACCOUNT, Account, AccountCapability, ArgoCdSettings, AzureOidcConfig, CORE_EXCLUSIONS,
+    CompareOptions, FilteredResource, GroupKindPattern, KnownTypeField, LocalAccount, OidcClaim,
+    OidcConfig, OverrideIgnoreDiff, ResourceActionDefinition, ResourceActions,
+    ResourceCustomization, TrackingMethod, keys,
 };
 pub use cluster::{
     CLUSTER_SECRET_TYPE, Cluster, ClusterConfig, ClusterSecretError, ExecProviderConfig,
