@@ -1016,3 +1016,156 @@ async fn a_watch_from_a_lists_version_starts_with_only_later_changes() -> anyhow
     );
     Ok(())
 }
+
+/// `GET <base>/api/badge?<query>` without credentials: (status, headers, body).
+fn badge(base: &str, query: &str) -> anyhow::Result<(u16, String, String)> {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-D", "-", "--max-time", "10"])
+        .arg(format!("{base}/api/badge?{query}"))
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout)?;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).unwrap_or_default().parse()?;
+    Ok((status, head.to_ascii_lowercase(), body.to_owned()))
+}
+
+/// Argo CD's status badge: no login (through the gateway's front door as well), Unknown until
+/// `statusbadge.enabled`, then the app's health and sync (with the synced revision, the app
+/// name, a width), Not Found for a missing app or a foreign namespace, 400 for a malformed
+/// name, and a project's combined status following its apps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_status_badge_shows_status_without_login_once_enabled() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        no_controller: true,
+        gateway: true,
+        ..Default::default()
+    })
+    .await?;
+    let ns = stack.control.name.clone();
+    let apps: Api<Application> = Api::namespaced(stack.env.kube_client().await?, &ns);
+    let revision = "0123456789abcdef0123456789abcdef01234567";
+    let set_status = |name: &'static str, health: &'static str, sync: &'static str| {
+        let apps = apps.clone();
+        async move {
+            apps.patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {
+                    "health": {"status": health},
+                    "sync": {"status": sync, "revision": revision},
+                    "operationState": {
+                        "operation": {"sync": {"revision": revision}},
+                        "phase": "Succeeded",
+                        "startedAt": "2026-11-27T00:00:00Z",
+                        "syncResult": {"revision": revision},
+                    },
+                }})),
+            )
+            .await
+        }
+    };
+    for name in ["badge-web", "badge-worker"] {
+        let app: Application = serde_json::from_value(app(
+            name,
+            &ns,
+            "default",
+            "https://git.example.com/badges.git",
+            name,
+        ))?;
+        apps.create(&PostParams::default(), &app).await?;
+    }
+    set_status("badge-web", "Healthy", "Synced").await?;
+    set_status("badge-worker", "Progressing", "OutOfSync").await?;
+    let front = stack.gw().url();
+
+    // Disabled (Argo CD's default): a badge, but it says nothing.
+    let (status, headers, svg) = badge(&front, "name=badge-web")?;
+    assert_eq!(status, 200, "{headers}{svg}");
+    assert!(headers.contains("content-type: image/svg+xml"), "{headers}");
+    assert!(
+        headers.contains("cache-control: private, no-store"),
+        "{headers}"
+    );
+    assert!(
+        headers.contains("access-control-allow-origin: *"),
+        "{headers}"
+    );
+    assert!(
+        svg.contains(">Unknown</text>") && !svg.contains("Healthy"),
+        "{svg}"
+    );
+
+    stack.kubectl(&[
+        "-n",
+        &ns,
+        "patch",
+        "configmap",
+        "argocd-cm",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"statusbadge.enabled":"true"}}"#,
+    ])?;
+    let svg = capstan_e2e::eventually(Duration::from_secs(20), "the badge enabled", || async {
+        let (_, _, svg) = badge(&front, "name=badge-web")?;
+        Ok(svg.contains(">Healthy</text>").then_some(svg))
+    })
+    .await?;
+    assert!(svg.contains(">Synced</text>"), "{svg}");
+    assert!(svg.contains("rgb(24,190,82)"), "green: {svg}");
+    assert!(!svg.contains("revisionText"), "{svg}");
+
+    let (_, _, svg) = badge(&front, "name=badge-web&revision=true")?;
+    assert!(svg.contains(">(0123456)</text>"), "{svg}");
+    let (_, _, svg) = badge(&front, "name=badge-web&revision=true&keepFullRevision=true")?;
+    assert!(svg.contains(&format!(">({revision})</text>")), "{svg}");
+    let (_, _, svg) = badge(&front, "name=badge-web&showAppName=true&width=200")?;
+    assert!(svg.contains(">badge-web</text>"), "{svg}");
+    assert!(svg.contains(r#"width="200" height="40""#), "{svg}");
+
+    let (_, _, svg) = badge(&front, "name=badge-worker")?;
+    assert!(
+        svg.contains(">Progressing</text>") && svg.contains(">OutOfSync</text>"),
+        "{svg}"
+    );
+    let (status, _, svg) = badge(&front, "name=no-such-app")?;
+    assert_eq!(status, 200);
+    assert!(svg.contains(">Not Found</text>"), "{svg}");
+    let (_, _, svg) = badge(&front, "name=badge-web&namespace=kube-system")?;
+    assert!(
+        svg.contains(">Not Found</text>"),
+        "another namespace: {svg}"
+    );
+    let (status, _, _) = badge(&front, "name=Not_A_Name")?;
+    assert_eq!(status, 400);
+    let (status, _, _) = badge(&front, "name=badge-web&namespace=..")?;
+    assert_eq!(status, 400);
+
+    // A project's badge combines its apps, and follows them.
+    let (_, _, svg) = badge(&front, "project=default")?;
+    assert!(
+        svg.contains(">Degraded</text>") && svg.contains(">OutOfSync</text>"),
+        "{svg}"
+    );
+    set_status("badge-worker", "Healthy", "Synced").await?;
+    capstan_e2e::eventually(
+        Duration::from_secs(20),
+        "the project badge green",
+        || async {
+            let (_, _, svg) = badge(&front, "project=default")?;
+            Ok((svg.contains(">Healthy</text>") && svg.contains(">Synced</text>")).then_some(()))
+        },
+    )
+    .await?;
+    let (_, _, svg) = badge(&front, "project=nothing-here")?;
+    assert!(svg.contains(">Unknown</text>"), "{svg}");
+
+    // The badge is the only thing served without a login.
+    let (status, _) = stack.curl("GET", "/api/v1/applications/badge-web", None, None)?;
+    assert_eq!(status, 401);
+    Ok(())
+}

@@ -19,6 +19,7 @@ pub mod apps;
 pub mod appsets;
 pub mod audit;
 pub mod auth;
+pub mod badge;
 pub mod clusters;
 pub mod dashboard;
 pub mod error;

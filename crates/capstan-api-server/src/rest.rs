@@ -15,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use capstan_types::application::{
-    Backoff, Info, RetryStrategy, SyncOperationResource, SyncStrategy,
+    Backoff, HealthStatusCode, Info, RetryStrategy, SyncOperationResource, SyncStatusCode,
+    SyncStrategy,
 };
 use futures::StreamExt;
 use serde::Deserialize;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
     let webhook_limit = crate::webhook::DEFAULT_MAX_PAYLOAD_BYTES;
     Router::new()
         .route("/api/version", get(version))
+        .route("/api/badge", get(status_badge))
         .route("/api/v1/settings", get(settings))
         .route("/api/v1/session/userinfo", get(userinfo))
         .route("/api/v1/session", delete(logout))
@@ -265,6 +267,101 @@ fn paged_list_body<T: serde::Serialize>(
 async fn version() -> Response {
     let v = account::version();
     ok(json!({ "Version": v.version, "Platform": v.platform, "Compiler": v.compiler }))
+}
+
+/// `GET /api/badge` ([`crate::badge`]): no authentication, as Argo CD; with
+/// `statusbadge.enabled` off every badge says Unknown.
+async fn status_badge(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+    use crate::badge::{self, Badge};
+    let q = Query::parse(raw);
+    let mut shown = Badge::unknown();
+    if state.settings().cm.status_badge_enabled {
+        let foreign_namespace = match q.one("namespace") {
+            Some(ns) if !badge::valid_label(ns) => return StatusCode::BAD_REQUEST.into_response(),
+            Some(ns) => ns != state.namespace,
+            None => false,
+        };
+        let mut app_name = None;
+        let mut revision = None;
+        if foreign_namespace {
+            // Applications live in the control namespace only.
+            shown = Badge::not_found();
+        } else {
+            if let Some(name) = q.one("name") {
+                if !badge::valid_app_name(name) {
+                    return StatusCode::BAD_REQUEST.into_response();
+                }
+                match state.apps.get(name) {
+                    None => shown = Badge::not_found(),
+                    Some(app) => {
+                        let status = app.status.clone().unwrap_or_default();
+                        shown = Badge::of(
+                            status.health.status.unwrap_or(HealthStatusCode::Unknown),
+                            status.sync.status.unwrap_or(SyncStatusCode::Unknown),
+                        );
+                        app_name = Some(name.to_owned());
+                        revision = status
+                            .operation_state
+                            .and_then(|o| o.sync_result)
+                            .map(|r| r.revisions.first().cloned().unwrap_or(r.revision))
+                            .filter(|r| !r.is_empty());
+                    }
+                }
+            }
+            // As Argo CD: a project badge unless a named app was not found.
+            let app_missing = q.one("name").is_some() && app_name.is_none();
+            let projects = q.all("project");
+            if !projects.is_empty() && !app_missing {
+                if projects
+                    .iter()
+                    .any(|p| !badge::valid_label(&p.to_lowercase()))
+                {
+                    return StatusCode::BAD_REQUEST.into_response();
+                }
+                let apps = state.apps.list();
+                let (health, sync) = badge::combined(
+                    apps.iter()
+                        .filter(|a| {
+                            let project = match a.spec.project.as_str() {
+                                "" => "default",
+                                p => p,
+                            };
+                            projects.iter().any(|p| p == project)
+                        })
+                        .filter_map(|a| a.status.as_ref())
+                        .map(|s| {
+                            (
+                                s.health
+                                    .status
+                                    .as_ref()
+                                    .unwrap_or(&HealthStatusCode::Unknown),
+                                s.sync.status.as_ref().unwrap_or(&SyncStatusCode::Unknown),
+                            )
+                        }),
+                );
+                shown = Badge::of(health, sync);
+            }
+        }
+        if q.flag("revision", false) && shown.health != "Not Found" {
+            shown.revision =
+                revision.map(|r| badge::shown_revision(&r, q.flag("keepFullRevision", false)));
+        }
+        if q.flag("showAppName", false) {
+            shown.title = app_name;
+        }
+        shown.width = q.one("width").and_then(|w| w.parse().ok());
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            // Never cached: a badge must not go stale in a README.
+            (header::CACHE_CONTROL, "private, no-store"),
+            // Fetched by other sites' pages.
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        badge::render(&shown),
+    )
+        .into_response()
 }
 
 async fn settings(State(state): State<AppState>) -> Response {
