@@ -348,6 +348,21 @@ fn declared_env(binary: &str) -> anyhow::Result<BTreeSet<String>> {
             }
         }
     }
+    // The cache flags come from `capstan_cache::cache_args!("<PREFIX>")`: the prefix in
+    // main.rs, the suffixes in the macro.
+    let main = std::fs::read_to_string(workspace().join(format!("crates/{binary}/src/main.rs")))?;
+    let macro_text = std::fs::read_to_string(workspace().join("crates/capstan-cache/src/args.rs"))?;
+    let marker = "cache_args!(\"";
+    if let Some(at) = main.find(marker) {
+        let rest = &main[at + marker.len()..];
+        let prefix = &rest[..rest.find('"').context("cache_args! prefix")?];
+        for (i, _) in macro_text.match_indices("concat!($prefix, \"") {
+            let rest = &macro_text[i + "concat!($prefix, \"".len()..];
+            if let Some(end) = rest.find('"') {
+                names.insert(format!("{prefix}{}", &rest[..end]));
+            }
+        }
+    }
     ensure!(names.len() > 5, "found no clap env names for {binary}");
     Ok(names)
 }

@@ -12,6 +12,8 @@ use capstan_api_server::ApiServerConfig;
 use capstan_runtime::{LogArgs, Readiness};
 use clap::Parser;
 
+capstan_cache::cache_args!("CAPSTAN_API_SERVER");
+
 /// Capstan's public API: gRPC, REST, webhooks and watch streams.
 #[derive(Debug, Parser)]
 #[command(name = "capstan-api-server", version)]
@@ -48,25 +50,8 @@ struct Args {
     /// served on the API's port after the API routes, like Argo CD's `--staticassets`.
     #[arg(long, env = "CAPSTAN_API_SERVER_STATIC_ASSETS", value_name = "DIR")]
     static_assets: Option<PathBuf>,
-    /// Redis URL of the shared cache (resource trees, managed resources, revoked tokens).
-    #[arg(long, env = "CAPSTAN_API_SERVER_REDIS_URL")]
-    redis_url: Option<String>,
-    /// Redis password when it is not in the URL (an Azure Cache for Redis access key): taken
-    /// verbatim, so `/`, `+` and `=` need no percent-encoding.
-    #[arg(
-        long,
-        env = "CAPSTAN_API_SERVER_REDIS_PASSWORD",
-        hide_env_values = true
-    )]
-    redis_password: Option<String>,
-    /// PEM file of the CA certificates that sign the Redis server's certificate (`rediss://`),
-    /// trusted instead of the built-in Mozilla roots; read at start.
-    #[arg(long, env = "CAPSTAN_API_SERVER_REDIS_CA_FILE", value_name = "FILE")]
-    redis_ca_file: Option<PathBuf>,
-    /// File with the 32-byte key that encrypts cache values; must be the controller's to read
-    /// the trees it writes.
-    #[arg(long, env = "CAPSTAN_API_SERVER_CACHE_KEY_FILE")]
-    cache_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
     #[command(flatten)]
     log: LogArgs,
     #[command(subcommand)]
@@ -121,12 +106,8 @@ async fn main() -> anyhow::Result<()> {
     let mut registry = prometheus_client::registry::Registry::default();
     let cache = capstan_cache::Cache::for_component(
         "api-server",
-        capstan_cache::RedisOptions {
-            url: args.redis_url,
-            password: args.redis_password,
-            tls_ca_file: args.redis_ca_file,
-        },
-        args.cache_key_file.as_deref(),
+        args.cache.redis_options(),
+        args.cache.cache_key_file.as_deref(),
         &mut registry,
     )?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -9,6 +9,8 @@ use capstan_application_controller::ControllerConfig;
 use capstan_runtime::{LogArgs, Readiness};
 use clap::Parser;
 
+capstan_cache::cache_args!("CAPSTAN_CONTROLLER");
+
 /// Compares Applications with the cluster and reports their sync and health status.
 #[derive(Debug, Parser)]
 #[command(name = "capstan-application-controller", version)]
@@ -23,24 +25,8 @@ struct Args {
         default_value = "http://capstan-repo-server:8081"
     )]
     repo_server: String,
-    /// Redis URL of the shared cache (resource trees for the api-server).
-    #[arg(long, env = "CAPSTAN_CONTROLLER_REDIS_URL")]
-    redis_url: Option<String>,
-    /// Redis password when it is not in the URL (an Azure Cache for Redis access key): taken
-    /// verbatim, so `/`, `+` and `=` need no percent-encoding.
-    #[arg(
-        long,
-        env = "CAPSTAN_CONTROLLER_REDIS_PASSWORD",
-        hide_env_values = true
-    )]
-    redis_password: Option<String>,
-    /// PEM file of the CA certificates that sign the Redis server's certificate (`rediss://`),
-    /// trusted instead of the built-in Mozilla roots; read at start.
-    #[arg(long, env = "CAPSTAN_CONTROLLER_REDIS_CA_FILE", value_name = "FILE")]
-    redis_ca_file: Option<std::path::PathBuf>,
-    /// File holding the 32-byte cache encryption key (shared with the api-server).
-    #[arg(long, env = "CAPSTAN_CONTROLLER_CACHE_KEY_FILE")]
-    cache_key_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// Admin HTTP address: /metrics, /healthz, /readyz.
     #[arg(
         long,
@@ -81,15 +67,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         capstan_application_controller::shard::Shard::new(args.replicas, args.shard, &hostname)?;
     let client = kube::Client::try_default().await?;
     let mut registry = prometheus_client::registry::Registry::default();
-    let cache = match &args.redis_url {
-        Some(url) => Some(capstan_cache::Cache::for_component(
+    let cache = match &args.cache.redis_url {
+        Some(_) => Some(capstan_cache::Cache::for_component(
             "application-controller",
-            capstan_cache::RedisOptions {
-                url: Some(url.clone()),
-                password: args.redis_password.clone(),
-                tls_ca_file: args.redis_ca_file.clone(),
-            },
-            args.cache_key_file.as_deref(),
+            args.cache.redis_options(),
+            args.cache.cache_key_file.as_deref(),
             &mut registry,
         )?),
         None => None,

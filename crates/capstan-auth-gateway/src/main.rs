@@ -4,7 +4,6 @@
 //! lives in the library.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +11,8 @@ use capstan_auth_gateway::GatewayConfig;
 use capstan_auth_gateway::limiter::Limits;
 use capstan_runtime::{LogArgs, Readiness};
 use clap::Parser;
+
+capstan_cache::cache_args!("CAPSTAN_AUTH_GATEWAY");
 
 /// Capstan's front door: SSO and local login, tokens, and the proxy to the api-server.
 #[derive(Debug, Parser)]
@@ -90,24 +91,8 @@ struct Args {
         default_value = "https://graph.microsoft.com"
     )]
     graph_url: String,
-    /// Redis URL of the shared cache (revocations, logins in progress).
-    #[arg(long, env = "CAPSTAN_AUTH_GATEWAY_REDIS_URL")]
-    redis_url: Option<String>,
-    /// Redis password when it is not in the URL (an Azure Cache for Redis access key): taken
-    /// verbatim, so `/`, `+` and `=` need no percent-encoding.
-    #[arg(
-        long,
-        env = "CAPSTAN_AUTH_GATEWAY_REDIS_PASSWORD",
-        hide_env_values = true
-    )]
-    redis_password: Option<String>,
-    /// PEM file of the CA certificates that sign the Redis server's certificate (`rediss://`),
-    /// trusted instead of the built-in Mozilla roots; read at start.
-    #[arg(long, env = "CAPSTAN_AUTH_GATEWAY_REDIS_CA_FILE", value_name = "FILE")]
-    redis_ca_file: Option<PathBuf>,
-    /// File with the 32-byte cache encryption key (the one the other components use).
-    #[arg(long, env = "CAPSTAN_AUTH_GATEWAY_CACHE_KEY_FILE")]
-    cache_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
     #[command(flatten)]
     log: LogArgs,
     #[command(subcommand)]
@@ -138,15 +123,11 @@ async fn main() -> anyhow::Result<()> {
     let mut registry = prometheus_client::registry::Registry::default();
     let cache = capstan_cache::Cache::for_component(
         "auth-gateway",
-        capstan_cache::RedisOptions {
-            url: args.redis_url.clone(),
-            password: args.redis_password.clone(),
-            tls_ca_file: args.redis_ca_file.clone(),
-        },
-        args.cache_key_file.as_deref(),
+        args.cache.redis_options(),
+        args.cache.cache_key_file.as_deref(),
         &mut registry,
     )?;
-    if args.redis_url.is_none() {
+    if args.cache.redis_url.is_none() {
         tracing::warn!(
             "no Redis (--redis-url): logouts and revoked sessions are not shared with the \
              api-server, so a logged-out session stays valid until it expires; logins in \

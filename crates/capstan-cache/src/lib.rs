@@ -43,6 +43,7 @@
 //! This crate must never depend on kube, tonic or git2: it caches values, it does not know
 //! what they mean.
 
+mod args;
 mod cache;
 mod codec;
 mod config;

@@ -14,6 +14,8 @@ use capstan_repo_server::{RepoServerConfig, ServeOptions};
 use capstan_runtime::LogArgs;
 use clap::Parser;
 
+capstan_cache::cache_args!("CAPSTAN_REPO_SERVER");
+
 /// Renders desired manifests from Git for Capstan's application controller and API server.
 #[derive(Debug, Parser)]
 #[command(name = "capstan-repo-server", version)]
@@ -32,26 +34,8 @@ struct Args {
         default_value = "0.0.0.0:8084"
     )]
     metrics_addr: SocketAddr,
-    /// Redis URL of the shared cache (`redis://host:port`, `rediss://` for TLS). Without it
-    /// nothing is cached.
-    #[arg(long, env = "CAPSTAN_REPO_SERVER_REDIS_URL")]
-    redis_url: Option<String>,
-    /// Redis password when it is not in the URL (an Azure Cache for Redis access key): taken
-    /// verbatim, so `/`, `+` and `=` need no percent-encoding.
-    #[arg(
-        long,
-        env = "CAPSTAN_REPO_SERVER_REDIS_PASSWORD",
-        hide_env_values = true
-    )]
-    redis_password: Option<String>,
-    /// PEM file of the CA certificates that sign the Redis server's certificate (`rediss://`),
-    /// trusted instead of the built-in Mozilla roots; read at start.
-    #[arg(long, env = "CAPSTAN_REPO_SERVER_REDIS_CA_FILE", value_name = "FILE")]
-    redis_ca_file: Option<PathBuf>,
-    /// File holding the 32-byte key that encrypts cache values (hex or base64). Replicas must
-    /// share it to share cache entries; without it each process makes its own.
-    #[arg(long, env = "CAPSTAN_REPO_SERVER_CACHE_KEY_FILE")]
-    cache_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// How long rendered manifests stay cached.
     #[arg(long, env = "CAPSTAN_REPO_SERVER_MANIFEST_CACHE_TTL", default_value = "24h", value_parser = parse_duration)]
     manifest_cache_ttl: Duration,
@@ -120,10 +104,10 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     capstan_runtime::init_tracing(&args.log)?;
     let config = RepoServerConfig {
-        redis_url: args.redis_url,
-        redis_password: args.redis_password,
-        redis_ca_file: args.redis_ca_file,
-        cache_key_file: args.cache_key_file,
+        redis_url: args.cache.redis_url,
+        redis_password: args.cache.redis_password,
+        redis_ca_file: args.cache.redis_ca_file,
+        cache_key_file: args.cache.cache_key_file,
         manifest_cache_ttl: args.manifest_cache_ttl,
         revision_cache_ttl: args.revision_cache_ttl,
         data_dir: args.data_dir,
