@@ -1077,7 +1077,9 @@ pub(crate) async fn compare(
                 (sync, health)
             }
         };
-        if let Some(h) = &health {
+        if let Some(h) = &health
+            && counts_for_app_health(&group, &kind, &h.status)
+        {
             healths.push(h.clone());
         }
         targets.push(SyncTarget {
@@ -1287,6 +1289,18 @@ pub(crate) async fn compare(
 }
 
 /// The app a live object's tracking metadata names.
+/// Whether a resource's health counts towards its application's: not a child Application
+/// (App of Apps) that is `Missing` or `Unknown` — Argo CD's rule, so a parent stays Healthy
+/// while a child waits for its first (manual) sync.
+fn counts_for_app_health(group: &str, kind: &str, health: &HealthStatusCode) -> bool {
+    !(group == capstan_types::application::GROUP
+        && kind == "Application"
+        && matches!(
+            health,
+            HealthStatusCode::Missing | HealthStatusCode::Unknown
+        ))
+}
+
 fn tracked_by(key: &ObjectKey, live: &Value, settings: &Settings) -> Option<String> {
     let map = |v: &Value| {
         serde_json::from_value::<std::collections::BTreeMap<String, String>>(v.clone()).ok()
@@ -1409,6 +1423,28 @@ mod tests {
             urls.into_iter().collect::<Vec<_>>(),
             ["http://p.example", "https://s.example"]
         );
+    }
+
+    #[test]
+    fn child_applications_missing_or_unknown_do_not_count() {
+        use HealthStatusCode as H;
+        let cases = [
+            ("argoproj.io", "Application", H::Missing, false),
+            ("argoproj.io", "Application", H::Unknown, false),
+            ("argoproj.io", "Application", H::Degraded, true),
+            ("argoproj.io", "Application", H::Progressing, true),
+            ("argoproj.io", "Application", H::Healthy, true),
+            ("apps", "Deployment", H::Missing, true),
+            ("", "ConfigMap", H::Unknown, true),
+            ("argoproj.io", "AppProject", H::Missing, true),
+        ];
+        for (group, kind, health, counts) in cases {
+            assert_eq!(
+                counts_for_app_health(group, kind, &health),
+                counts,
+                "{group}/{kind} {health:?}"
+            );
+        }
     }
 
     #[test]

@@ -9,10 +9,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use capstan_e2e::publish_seed_examples;
 use capstan_types::Application;
-use capstan_types::application::{OperationPhase, SyncStatusCode};
+use capstan_types::application::{HealthStatusCode, OperationPhase, SyncStatusCode};
 use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
-use support::{Harness, sync_status};
+use support::{Harness, health_status, sync_status};
 
 fn phase(app: &Application) -> Option<OperationPhase> {
     app.status.as_ref()?.operation_state.as_ref()?.phase.clone()
@@ -91,6 +91,30 @@ async fn app_of_apps_dev_follows_git_prod_waits_and_rolls_back() -> anyhow::Resu
     })
     .await?;
     assert_eq!(image(&h, &prod_ns)?, "");
+    // A prod child waiting for its manual sync is Missing, which does not make the root app
+    // Missing (Argo CD's rule for child Applications): it is as healthy as its other children.
+    let root = h
+        .wait_for(
+            "root-app",
+            "the root app healthy despite Missing children",
+            |a| health_status(a) == Some(HealthStatusCode::Healthy),
+        )
+        .await?;
+    let missing_children = root
+        .status
+        .iter()
+        .flat_map(|s| &s.resources)
+        .filter(|r| {
+            r.kind == "Application"
+                && r.health.as_ref().and_then(|h| h.status.clone())
+                    == Some(HealthStatusCode::Missing)
+        })
+        .count();
+    assert!(
+        missing_children > 0,
+        "prod children are Missing: {:?}",
+        root.status
+    );
 
     // A commit bumping the dev image is applied without anyone asking.
     let dev_kustomization = file("overlays/dev/users-api/kustomization.yaml")?;
