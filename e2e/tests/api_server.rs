@@ -1169,3 +1169,105 @@ async fn the_status_badge_shows_status_without_login_once_enabled() -> anyhow::R
     assert_eq!(status, 401);
     Ok(())
 }
+
+/// `curl` of `path` with `Accept-Encoding: gzip` (not decoded): (headers lower-cased, body
+/// size in bytes as sent).
+fn gzip_get(
+    base: &str,
+    path: &str,
+    token: &str,
+    max_time: &str,
+) -> anyhow::Result<(String, usize)> {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-N", "-D", "-", "--max-time", max_time])
+        .args(["-H", "Accept-Encoding: gzip"])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .arg(format!("{base}{path}"))
+        .output()?;
+    let text = out.stdout;
+    let split = text
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(text.len(), |at| at + 4);
+    Ok((
+        String::from_utf8_lossy(&text[..split]).to_ascii_lowercase(),
+        text.len() - split,
+    ))
+}
+
+/// REST answers are gzipped for clients that ask (a page of 100 controller-like Applications
+/// shrinks several-fold, through the gateway too), while the watch streams are never
+/// compressed — a compressor would hold their events back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rest_answers_are_gzipped_but_watch_streams_are_not() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        no_controller: true,
+        gateway: true,
+        ..StackOptions::default()
+    })
+    .await?;
+    let ns = stack.control.name.clone();
+    let apps: Api<Application> = Api::namespaced(stack.env.kube_client().await?, &ns);
+    let created: Vec<anyhow::Result<()>> = futures::stream::iter(0..100)
+        .map(|i| {
+            let (apps, ns) = (apps.clone(), ns.clone());
+            async move {
+                let app = capstan_e2e::fleet::application(i, &ns, 1)?;
+                let name = app.name_any();
+                apps.create(&PostParams::default(), &app).await?;
+                apps.patch_status(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": capstan_e2e::fleet::status(i, &ns)})),
+                )
+                .await?;
+                Ok(())
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    for result in created {
+        result?;
+    }
+    capstan_e2e::eventually(
+        Duration::from_secs(60),
+        "100 apps in the API server",
+        || async { Ok((stack.api.apps.len() == 100).then_some(())) },
+    )
+    .await?;
+    let token = stack.token("admin", &[]).await?;
+
+    let (status, plain) =
+        stack.curl("GET", "/api/v1/applications?limit=100", Some(&token), None)?;
+    assert_eq!(status, 200);
+    for base in [stack.url(), stack.gw().url()] {
+        let (headers, gzipped) = gzip_get(&base, "/api/v1/applications?limit=100", &token, "10")?;
+        assert!(
+            headers.contains("content-encoding: gzip"),
+            "{base}: {headers}"
+        );
+        let ratio = gzipped as f64 / plain.len() as f64;
+        eprintln!(
+            "{base}: 100 apps, {} bytes as JSON, {gzipped} gzipped ({ratio:.3})",
+            plain.len()
+        );
+        assert!(ratio < 0.25, "{ratio}");
+    }
+    // A watch stream: its first event arrives (within the 3 s curl allows) and uncompressed.
+    let (headers, size) = gzip_get(
+        &stack.gw().url(),
+        &format!(
+            "/api/v1/stream/applications?name={}",
+            capstan_e2e::fleet::app_name(7)
+        ),
+        &token,
+        "3",
+    )?;
+    assert!(!headers.contains("content-encoding"), "{headers}");
+    assert!(
+        size > 100,
+        "the first event arrived: {size} bytes, {headers}"
+    );
+    Ok(())
+}
