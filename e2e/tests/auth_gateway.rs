@@ -515,22 +515,6 @@ async fn password_login(gw: &str, user: &str, password: &str) -> anyhow::Result<
     Ok((status, r.json().await.unwrap_or(Value::Null)))
 }
 
-fn initial_password(stack: &Stack) -> anyhow::Result<String> {
-    let b64 = stack.kubectl(&[
-        "-n",
-        &stack.control.name,
-        "get",
-        "secret",
-        "argocd-initial-admin-secret",
-        "-o",
-        "jsonpath={.data.password}",
-    ])?;
-    use base64::Engine as _;
-    Ok(String::from_utf8(
-        base64::engine::general_purpose::STANDARD.decode(b64.trim())?,
-    )?)
-}
-
 async fn userinfo(stack: &Stack, token: &str) -> anyhow::Result<(u16, String)> {
     // userinfo answers `loggedIn: false` for a refused token (as Argo CD); a list call shows
     // the 401 and its reason.
@@ -557,7 +541,7 @@ async fn local_login_rate_limit_and_logout() -> anyhow::Result<()> {
     })
     .await?;
     let gw = stack.gw().url();
-    let password = initial_password(&stack)?;
+    let password = stack.initial_password()?;
     assert_eq!(password.len(), 16);
 
     // Argo CD's session API, through the front door.
@@ -732,7 +716,7 @@ async fn key_rotation_and_api_token_revocation() -> anyhow::Result<()> {
     })
     .await?;
     let gw = stack.gw().url();
-    let password = initial_password(&stack)?;
+    let password = stack.initial_password()?;
     let (_, body) = password_login(&gw, "admin", &password).await?;
     let old_session = body["token"].as_str().unwrap().to_owned();
     let old_kid = header_kid(&old_session);

@@ -307,3 +307,472 @@ async fn projects_role_tokens_repositories_and_clusters_through_the_cli() -> any
     );
     Ok(())
 }
+
+/// An HTTP/1.1-only reverse proxy in front of `upstream`, as an ingress with
+/// `backend-protocol: HTTP`: it serves HTTP/1.1 only (hyper's `http1` server, no HTTP/2, no
+/// h2c) and forwards each request with an HTTP/1.1 client, streaming the answer back. A path
+/// under `/argo-cd/` is forwarded without that prefix (a gRPC-web root path); one under
+/// `/slow/` too, after three seconds; one under `/unrouted/` gets an HTML 404 page. It records
+/// the requests it receives.
+struct Http1Proxy {
+    addr: std::net::SocketAddr,
+    /// `METHOD PATH CONTENT-TYPE` of each request, as received.
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Http1Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+type ProxyBody = http_body_util::combinators::BoxBody<hyper::body::Bytes, hyper::Error>;
+
+impl Http1Proxy {
+    async fn start(upstream: std::net::SocketAddr) -> anyhow::Result<Self> {
+        use hyper_util::client::legacy::Client;
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let client: Client<_, hyper::body::Incoming> =
+            Client::builder(TokioExecutor::new()).build_http();
+        let recorded = seen.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (client, seen) = (client.clone(), recorded.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        Self::forward(client.clone(), upstream, seen.clone(), request)
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+        Ok(Self { addr, seen, task })
+    }
+
+    async fn forward(
+        client: hyper_util::client::legacy::Client<
+            hyper_util::client::legacy::connect::HttpConnector,
+            hyper::body::Incoming,
+        >,
+        upstream: std::net::SocketAddr,
+        seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+        request: hyper::Request<hyper::body::Incoming>,
+    ) -> Result<hyper::Response<ProxyBody>, std::convert::Infallible> {
+        use http_body_util::BodyExt as _;
+        let (mut parts, body) = request.into_parts();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        seen.lock().unwrap().push(format!(
+            "{} {path} {}",
+            parts.method,
+            parts
+                .headers
+                .get(hyper::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+        ));
+        if path.starts_with("/unrouted/") {
+            // What an ingress' default backend answers.
+            return Ok(hyper::Response::builder()
+                .status(hyper::StatusCode::NOT_FOUND)
+                .header(hyper::header::CONTENT_TYPE, "text/html")
+                .body(
+                    http_body_util::Full::new(hyper::body::Bytes::from_static(
+                        b"<html><head><title>404 Not Found</title></head><body>\
+                          <center><h1>404 Not Found</h1></center><hr><center>nginx</center>\
+                          </body></html>",
+                    ))
+                    .map_err(|never| match never {})
+                    .boxed(),
+                )
+                .expect("a valid response"));
+        }
+        let forwarded = if let Some(rest) = path.strip_prefix("/slow/") {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            format!("/{rest}")
+        } else if let Some(rest) = path.strip_prefix("/argo-cd/") {
+            format!("/{rest}")
+        } else {
+            path
+        };
+        parts.uri = format!("http://{upstream}{forwarded}")
+            .parse()
+            .expect("a valid URI");
+        for hop in [
+            "connection",
+            "keep-alive",
+            "te",
+            "transfer-encoding",
+            "upgrade",
+            "host",
+        ] {
+            parts.headers.remove(hop);
+        }
+        match client
+            .request(hyper::Request::from_parts(parts, body))
+            .await
+        {
+            Ok(response) => {
+                let (mut parts, body) = response.into_parts();
+                for hop in ["connection", "keep-alive", "transfer-encoding"] {
+                    parts.headers.remove(hop);
+                }
+                Ok(hyper::Response::from_parts(parts, body.boxed()))
+            }
+            Err(err) => Ok(hyper::Response::builder()
+                .status(hyper::StatusCode::BAD_GATEWAY)
+                .header(hyper::header::CONTENT_TYPE, "text/plain")
+                .body(
+                    http_body_util::Full::new(hyper::body::Bytes::from(format!("proxy: {err}")))
+                        .map_err(|never| match never {})
+                        .boxed(),
+                )
+                .expect("a valid response")),
+        }
+    }
+
+    /// What was forwarded so far.
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cli_talks_grpc_web_through_an_http1_only_proxy() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        gateway: true,
+        no_controller: true,
+        ..Default::default()
+    })
+    .await?;
+    let proxy = Http1Proxy::start(stack.gw().addr).await?;
+    let server = proxy.addr.to_string();
+    let gateway = stack.gw().addr.to_string();
+    let cli = Cli {
+        bin: support::capstan_bin()?,
+        config: tempfile::tempdir()?,
+    };
+    let app = "through-the-proxy";
+    stack.apply(&format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {app}\n  \
+         namespace: {}\nspec:\n  project: default\n  source:\n    repoURL: \
+         https://git.example.com/x.git\n    path: x\n  destination:\n    server: \
+         https://kubernetes.default.svc\n    namespace: x\n",
+        stack.control.name
+    ))?;
+
+    // Log in with a password through the proxy over gRPC-web; the server entry remembers it.
+    let password = stack.initial_password()?;
+    let out = cli.ok(&[
+        "login",
+        &server,
+        "--grpc-web",
+        "--username",
+        "admin",
+        "--password",
+        &password,
+    ])?;
+    assert!(out.contains("'admin' logged in successfully"), "{out}");
+    let config = std::fs::read_to_string(cli.config.path().join("config"))?;
+    assert!(
+        config.contains(&format!(
+            "- server: {server}\n  plain-text: true\n  grpc-web: true\n"
+        )),
+        "{config}"
+    );
+    let token = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("auth-token:"))
+        .map(|t| t.trim().trim_matches('"').to_owned())
+        .expect("a saved token");
+
+    // Without the flag: the stored config says gRPC-web.
+    let list = cli.ok(&["app", "list"])?;
+    assert!(list.contains(app), "{list}");
+    let get = cli.ok(&["app", "get", app])?;
+    assert!(
+        get.lines()
+            .any(|line| line.starts_with("Name:") && line.ends_with(app)),
+        "{get}"
+    );
+    // RBAC answers as over native gRPC (straight to the gateway, which speaks h2c).
+    let can_i = |global: &[&str], object: &str| -> anyhow::Result<String> {
+        let mut args = global.to_vec();
+        args.extend(["account", "can-i", "sync", "applications", object]);
+        Ok(cli.ok(&args)?.trim().to_owned())
+    };
+    let native = ["--server", &gateway, "--plaintext", "--auth-token", &token];
+    for object in ["*", "default/*", "other/x"] {
+        let web = can_i(&[], object)?;
+        assert_eq!(
+            web,
+            can_i(&native, object)?,
+            "can-i sync applications {object}"
+        );
+    }
+    assert_eq!(can_i(&[], "default/*")?, "yes");
+    let seen = proxy.seen();
+    for call in [
+        "SessionService/Create",
+        "ApplicationService/List",
+        "ApplicationService/Get",
+        "AccountService/CanI",
+    ] {
+        assert!(
+            seen.iter().any(|line| line.starts_with("POST /capstan.")
+                && line.contains(&format!("{call} "))
+                && line.ends_with(" application/grpc-web")),
+            "{call} did not go through the proxy as gRPC-web: {seen:#?}"
+        );
+    }
+
+    // A server stream: `app wait` reads the app once, then follows its Watch stream; the
+    // change arrives on the stream (no second read).
+    let before = proxy.seen().len();
+    let mut wait = Command::new(&cli.bin)
+        .args(["app", "wait", app, "--health", "--timeout", "20"])
+        .env("CAPSTAN_CONFIG", cli.config.path().join("config"))
+        .env_remove("CAPSTAN_AUTH_TOKEN")
+        .env_remove("CAPSTAN_SERVER")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !proxy.seen()[before..]
+        .iter()
+        .any(|line| line.contains("ApplicationService/Watch"))
+    {
+        if tokio::time::Instant::now() > deadline || wait.try_wait()?.is_some() {
+            let _ = wait.kill();
+            panic!(
+                "`app wait` opened no watch through the proxy: {:#?}",
+                proxy.seen()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Let the stream's first event (the current state) arrive, then make the app healthy.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stack.kubectl(&[
+        "-n",
+        &stack.control.name,
+        "patch",
+        "application",
+        app,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"health":{"status":"Healthy"}}}"#,
+    ])?;
+    let pid = wait.id();
+    let waiting = tokio::task::spawn_blocking(move || wait.wait_with_output());
+    let stop = tokio::spawn(async move {
+        // The wait's own --timeout is 20 s; stop it earlier to see what it printed.
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    });
+    let output = waiting.await??;
+    stop.abort();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "app wait failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("Healthy"), "{stdout}");
+    let during: Vec<String> = proxy.seen()[before..].to_vec();
+    let count = |call: &str| during.iter().filter(|l| l.contains(call)).count();
+    assert_eq!(
+        (
+            count("ApplicationService/Get"),
+            count("ApplicationService/Watch")
+        ),
+        (1, 1),
+        "the change came through the watch stream: {during:#?}"
+    );
+
+    // The root path: calls go under it (the proxy strips it).
+    let list = cli.ok(&["--grpc-web-root-path", "/argo-cd/", "app", "list"])?;
+    assert!(list.contains(app), "{list}");
+    assert!(
+        proxy
+            .seen()
+            .iter()
+            .any(|l| l.starts_with("POST /argo-cd/capstan.application.v1.ApplicationService/List ")),
+        "{:#?}",
+        proxy.seen()
+    );
+
+    // Unary deadlines hold over gRPC-web: the proxy holds `/slow/` calls for 3 s.
+    let started = std::time::Instant::now();
+    let out = cli.run(&[
+        "--grpc-web-root-path",
+        "slow",
+        "--grpc-timeout",
+        "1s",
+        "app",
+        "list",
+    ])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "the Capstan API server at {server} did not answer in time (no answer within 1s); \
+             raise --grpc-timeout"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(2900),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Failures are worded for users.
+    let other = tempfile::tempdir()?;
+    let other_config = other.path().join("config");
+    let other_config = other_config.to_string_lossy();
+    let fails = |args: &[&str]| -> anyhow::Result<String> {
+        let out = cli.run(args)?;
+        assert!(!out.status.success(), "capstan {args:?} succeeded");
+        Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // Native gRPC (HTTP/2) does not pass the HTTP/1.1-only proxy.
+    let stderr = fails(&[
+        "--config",
+        &other_config,
+        "--server",
+        &server,
+        "--auth-token",
+        &token,
+        "app",
+        "list",
+    ])?;
+    assert!(
+        stderr.contains(&format!(
+            "cannot talk gRPC to the Capstan API server at {server}: stream closed because of a \
+             broken pipe (if a proxy without HTTP/2 is in between, such as an ingress with \
+             backend-protocol HTTP, use --grpc-web)"
+        )),
+        "{stderr}"
+    );
+    // A wrong root path that reaches the api-server: its gRPC-web "unknown service".
+    let stderr = fails(&["--grpc-web-root-path", "/nope", "app", "list"])?;
+    assert!(
+        stderr.contains(&format!(
+            "the Capstan API server at {server} does not implement this call (unknown gRPC \
+             service: /nope/capstan.application.v1.ApplicationService/List)"
+        )),
+        "{stderr}"
+    );
+    // One the ingress does not route: its HTML 404 page, not gRPC-web.
+    let stderr = fails(&["--grpc-web-root-path", "/unrouted", "app", "list"])?;
+    assert!(
+        stderr.contains(&format!(
+            "cannot talk gRPC-web to the Capstan API server at {server}: POST \
+             /unrouted/capstan.application.v1.ApplicationService/List was answered with HTTP \
+             404 Not Found (text/html), not gRPC-web: check the server address and the \
+             gRPC-web root path (--grpc-web-root-path)"
+        )),
+        "{stderr}"
+    );
+    // Nothing listening.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let stderr = fails(&[
+        "--config",
+        &other_config,
+        "--server",
+        &closed.to_string(),
+        "--grpc-web",
+        "app",
+        "list",
+    ])?;
+    assert!(
+        stderr.contains(&format!(
+            "cannot connect to the Capstan API server at {closed}: connection refused"
+        )),
+        "{stderr}"
+    );
+    // TLS: the kube-apiserver of the test environment is an HTTPS server (HTTP/1.1 too) with
+    // its own CA. With that CA as --server-crt the TLS handshake succeeds and its refusal (not
+    // gRPC-web) is shown; without, its certificate is refused, as on the native transport.
+    let cluster: serde_json::Value = serde_json::from_str(&stack.env.cluster_secret_config()?)?;
+    let ca = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.decode(
+            cluster["tlsClientConfig"]["caData"]
+                .as_str()
+                .expect("the test cluster has a CA"),
+        )?
+    };
+    let ca_file = other.path().join("ca.pem");
+    std::fs::write(&ca_file, ca)?;
+    let https = stack.env.apiserver_url().trim_end_matches('/');
+    let tls = |extra: &[&str]| -> anyhow::Result<String> {
+        let mut args = vec![
+            "--config",
+            &other_config,
+            "--server",
+            https,
+            "--auth-token",
+            "not-a-kubernetes-token",
+        ];
+        args.extend_from_slice(extra);
+        args.extend(["app", "list"]);
+        fails(&args)
+    };
+    let stderr = tls(&["--grpc-web", "--server-crt", &ca_file.to_string_lossy()])?;
+    assert!(
+        stderr.contains("not authenticated: HTTP 401 Unauthorized: Unauthorized"),
+        "{stderr}"
+    );
+    for extra in [&["--grpc-web"][..], &[]] {
+        let stderr = tls(extra)?;
+        assert!(
+            stderr.contains(&format!(
+                "cannot connect to the Capstan API server at {https}: invalid peer \
+                 certificate: UnknownIssuer"
+            )),
+            "{extra:?}: {stderr}"
+        );
+    }
+    let stderr = tls(&["--grpc-web", "--insecure"])?;
+    assert!(stderr.contains("--insecure is not supported"), "{stderr}");
+
+    // An HTTP/2-only gRPC server (a repo-server) does not answer HTTP/1.1.
+    let mut stops = Vec::new();
+    let data = tempfile::tempdir()?;
+    let repo_server = support::serve_repo_server(
+        &support::repo_server_config(&stack.env, data.path().to_owned(), &stack.control.name),
+        stack.env.kube_client().await?,
+        &mut stops,
+    )
+    .await?;
+    let repo_server = repo_server.trim_start_matches("http://");
+    let stderr = fails(&[
+        "--config",
+        &other_config,
+        "--server",
+        repo_server,
+        "--grpc-web",
+        "app",
+        "list",
+    ])?;
+    assert!(
+        stderr.contains(&format!(
+            "cannot talk gRPC-web to the Capstan API server at {repo_server}: no HTTP/1.1 answer"
+        )),
+        "{stderr}"
+    );
+    Ok(())
+}

@@ -1,9 +1,16 @@
-//! The connection to the api-server: where to connect ([`Target`]), the gRPC channel with the
+//! The connection to the api-server: where to connect ([`Target`]), the transport with the
 //! bearer-token interceptor ([`Api`]), and the one place where `tonic::Status` and transport
 //! errors become the messages users read ([`status_message`], [`transport_detail`]).
 //!
+//! The transport ([`Transport`]) is native gRPC over HTTP/2 (tonic's `Channel`) or, with
+//! `--grpc-web` or a server entry's `grpc-web: true` ([`GrpcWeb`]), gRPC-web over HTTP/1.1
+//! (see the `web` module). Both are one `tower::Service` of tonic's request and response types,
+//! so every service client ([`Svc`]) and command — streams included — works on either.
+//!
 //! Unary calls carry `--grpc-timeout` as their deadline; streams (watches) do not, since they
 //! are meant to stay open.
+
+mod web;
 
 use std::error::Error as StdError;
 use std::time::Duration;
@@ -17,11 +24,17 @@ use capstan_proto::repository::v1::repository_service_client::RepositoryServiceC
 use capstan_proto::session::v1::session_service_client::SessionServiceClient;
 use capstan_proto::settings::v1::settings_service_client::SettingsServiceClient;
 use capstan_proto::version::v1::version_service_client::VersionServiceClient;
+use tonic::body::Body;
+use tonic::codegen::http;
+use tonic::codegen::{BoxFuture, Context as TaskContext, Poll, Service, StdError as BoxError};
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Status};
+
+pub(crate) use self::web::GrpcWeb;
+use self::web::{Web, WebError};
 
 use crate::GlobalArgs;
 use crate::config::{self, LocalConfig};
@@ -127,8 +140,55 @@ impl Interceptor for Auth {
     }
 }
 
-/// The channel type every service client uses.
-pub(crate) type Svc = InterceptedService<Channel, Auth>;
+/// What every service client is built on: the transport, with the bearer token.
+pub(crate) type Svc = InterceptedService<Transport, Auth>;
+
+/// The two ways to carry gRPC calls, behind one `tower::Service` of tonic's request and
+/// response types. Errors are boxed; the gRPC-web side returns them as [`Status`]es, which
+/// tonic passes on as they are.
+#[derive(Clone, Debug)]
+pub(crate) enum Transport {
+    /// Native gRPC over HTTP/2 (h2c or TLS): tonic's channel.
+    Grpc(Channel),
+    /// gRPC-web over HTTP/1.1, for proxies without HTTP/2 (boxed: hyper's client is large).
+    Web(Box<Web>),
+}
+
+impl Service<http::Request<Body>> for Transport {
+    type Response = http::Response<Body>;
+    type Error = BoxError;
+    type Future = BoxFuture<http::Response<Body>, BoxError>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        match self {
+            Self::Grpc(channel) => channel.poll_ready(cx).map_err(Into::into),
+            // hyper's pooled client is always ready: it queues for a connection itself.
+            Self::Web(_) => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        match self {
+            Self::Grpc(channel) => {
+                let call = channel.call(request);
+                Box::pin(async move {
+                    call.await.map_err(|err| -> BoxError {
+                        // tonic's channel enforces `grpc-timeout` with an error that would read
+                        // "The operation was cancelled"; it is the deadline.
+                        let timed_out =
+                            error_chain(&err).any(|err| err.is::<tonic::TimeoutExpired>());
+                        if timed_out {
+                            Box::new(Status::deadline_exceeded("no answer within the deadline"))
+                        } else {
+                            err.into()
+                        }
+                    })
+                })
+            }
+            Self::Web(web) => web.call(request),
+        }
+    }
+}
 
 /// Connection settings beside the target and the token.
 #[derive(Clone, Debug, Default)]
@@ -139,14 +199,29 @@ pub(crate) struct ConnectOptions {
     pub server_crt: Option<std::path::PathBuf>,
     /// `--insecure` was given.
     pub insecure: bool,
+    /// gRPC-web rather than native gRPC, and under which root path.
+    pub grpc_web: GrpcWeb,
 }
 
 impl ConnectOptions {
-    pub(crate) fn from_global(global: &GlobalArgs) -> Self {
+    /// The global options for a server whose config entry says `grpc-web: config_grpc_web`
+    /// and `grpc-web-root-path: config_root_path`: gRPC-web is on when the flags or the entry
+    /// ask for it (see [`GrpcWeb::decide`]).
+    pub(crate) fn for_server(
+        global: &GlobalArgs,
+        config_grpc_web: bool,
+        config_root_path: Option<&str>,
+    ) -> Self {
         Self {
             timeout: Some(global.grpc_timeout).filter(|timeout| !timeout.is_zero()),
             server_crt: global.server_crt.clone(),
             insecure: global.insecure,
+            grpc_web: GrpcWeb::decide(
+                global.grpc_web,
+                global.grpc_web_root_path.as_deref(),
+                config_grpc_web,
+                config_root_path,
+            ),
         }
     }
 }
@@ -154,7 +229,7 @@ impl ConnectOptions {
 /// A connected api-server.
 #[derive(Clone, Debug)]
 pub(crate) struct Api {
-    channel: Channel,
+    transport: Transport,
     auth: Auth,
     server: String,
     timeout: Option<Duration>,
@@ -176,15 +251,16 @@ impl Api {
             global.auth_token.as_deref(),
         )?;
         let target = Target::parse(&resolved.server, global.plaintext)?;
-        Self::connect(
-            &target,
-            resolved.token.as_deref(),
-            &ConnectOptions::from_global(global),
-        )
-        .await
+        let options = ConnectOptions::for_server(
+            global,
+            resolved.grpc_web,
+            resolved.grpc_web_root_path.as_deref(),
+        );
+        Self::connect(&target, resolved.token.as_deref(), &options).await
     }
 
-    /// Connects to `target`, sending `token` with every call.
+    /// Connects to `target`, sending `token` with every call: native gRPC, or gRPC-web when
+    /// `options` say so.
     ///
     /// # Errors
     ///
@@ -195,22 +271,50 @@ impl Api {
         options: &ConnectOptions,
     ) -> anyhow::Result<Self> {
         let auth = Auth::new(token)?;
+        if target.tls && options.insecure {
+            bail!(
+                "--insecure is not supported: Capstan's CLI always verifies the server's TLS \
+                 certificate; pass the CA that signed it with --server-crt, or use --plaintext \
+                 against a plaintext server"
+            );
+        }
+        let user_agent = format!("capstan-cli/{}", env!("CARGO_PKG_VERSION"));
+        let transport = if options.grpc_web.enabled {
+            Transport::Web(Box::new(
+                Web::connect(
+                    target,
+                    options.grpc_web.root_path.as_deref(),
+                    options,
+                    &user_agent,
+                )
+                .await?,
+            ))
+        } else {
+            Transport::Grpc(Self::channel(target, options, user_agent).await?)
+        };
+        Ok(Self {
+            transport,
+            auth,
+            server: target.display.clone(),
+            timeout: options.timeout,
+        })
+    }
+
+    /// Native gRPC: tonic's channel to `target`, connected.
+    async fn channel(
+        target: &Target,
+        options: &ConnectOptions,
+        user_agent: String,
+    ) -> anyhow::Result<Channel> {
         let mut endpoint = Endpoint::from_shared(target.uri.clone())
             .with_context(|| format!("invalid server address {}", target.display))?
             .connect_timeout(options.timeout.unwrap_or(Duration::from_secs(30)))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_while_idle(true)
-            .user_agent(format!("capstan-cli/{}", env!("CARGO_PKG_VERSION")))
+            .user_agent(user_agent)
             .context("building the user agent")?;
         if target.tls {
-            if options.insecure {
-                bail!(
-                    "--insecure is not supported: Capstan's CLI always verifies the server's \
-                     TLS certificate; pass the CA that signed it with --server-crt, or use \
-                     --plaintext against a plaintext server"
-                );
-            }
             let mut tls = ClientTlsConfig::new();
             tls = match &options.server_crt {
                 Some(path) => {
@@ -223,18 +327,12 @@ impl Api {
             };
             endpoint = endpoint.tls_config(tls).context("configuring TLS")?;
         }
-        let channel = endpoint.connect().await.map_err(|err| {
+        endpoint.connect().await.map_err(|err| {
             anyhow::anyhow!(
                 "cannot connect to the Capstan API server at {}: {}",
                 target.display,
                 transport_detail(&err)
             )
-        })?;
-        Ok(Self {
-            channel,
-            auth,
-            server: target.display.clone(),
-            timeout: options.timeout,
         })
     }
 
@@ -265,40 +363,41 @@ impl Api {
         anyhow::Error::msg(status_message(&self.server, &status))
     }
 
+    /// The transport with the token, for a service client.
+    fn svc(&self) -> Svc {
+        InterceptedService::new(self.transport.clone(), self.auth.clone())
+    }
+
     pub(crate) fn applications(&self) -> ApplicationServiceClient<Svc> {
-        ApplicationServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
-            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+        ApplicationServiceClient::new(self.svc()).max_decoding_message_size(MAX_MESSAGE_SIZE)
     }
 
     pub(crate) fn projects(&self) -> ProjectServiceClient<Svc> {
-        ProjectServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
-            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+        ProjectServiceClient::new(self.svc()).max_decoding_message_size(MAX_MESSAGE_SIZE)
     }
 
     pub(crate) fn repositories(&self) -> RepositoryServiceClient<Svc> {
-        RepositoryServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
-            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+        RepositoryServiceClient::new(self.svc()).max_decoding_message_size(MAX_MESSAGE_SIZE)
     }
 
     pub(crate) fn clusters(&self) -> ClusterServiceClient<Svc> {
-        ClusterServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
-            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+        ClusterServiceClient::new(self.svc()).max_decoding_message_size(MAX_MESSAGE_SIZE)
     }
 
     pub(crate) fn sessions(&self) -> SessionServiceClient<Svc> {
-        SessionServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
+        SessionServiceClient::new(self.svc())
     }
 
     pub(crate) fn accounts(&self) -> AccountServiceClient<Svc> {
-        AccountServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
+        AccountServiceClient::new(self.svc())
     }
 
     pub(crate) fn settings(&self) -> SettingsServiceClient<Svc> {
-        SettingsServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
+        SettingsServiceClient::new(self.svc())
     }
 
     pub(crate) fn version(&self) -> VersionServiceClient<Svc> {
-        VersionServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
+        VersionServiceClient::new(self.svc())
     }
 }
 
@@ -308,6 +407,31 @@ impl Api {
 /// the message is kept as is, with the code spelled out where the server's message alone would
 /// not say what happened.
 pub(crate) fn status_message(server: &str, status: &Status) -> String {
+    // A gRPC-web answer that was not one says what came instead.
+    if let Some(web) = status
+        .source()
+        .into_iter()
+        .flat_map(error_chain)
+        .find_map(|err| err.downcast_ref::<WebError>())
+    {
+        return format!("cannot talk gRPC-web to the Capstan API server at {server}: {web}");
+    }
+    // The native transport's HTTP/2 connection failed after it was made (tonic says only
+    // "transport error"): most often a proxy without HTTP/2 in between.
+    if matches!(status.code(), Code::Unknown | Code::Internal)
+        && let Some(transport) = status
+            .source()
+            .into_iter()
+            .flat_map(error_chain)
+            .find(|err| err.is::<tonic::transport::Error>())
+    {
+        return format!(
+            "cannot talk gRPC to the Capstan API server at {server}: {} (if a proxy without \
+             HTTP/2 is in between, such as an ingress with backend-protocol HTTP, use \
+             --grpc-web)",
+            transport_detail(transport)
+        );
+    }
     let message = status.message().trim();
     let or_code = |fallback: &str| {
         if message.is_empty() {
@@ -356,6 +480,13 @@ pub(crate) fn status_message(server: &str, status: &Status) -> String {
         Code::ResourceExhausted => format!("resource exhausted: {}", or_code("no detail")),
         code => format!("{}: {}", code.description(), or_code("no detail")),
     }
+}
+
+/// `error` and its sources, outermost first.
+pub(crate) fn error_chain<'a>(
+    error: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(error), |&err| err.source())
 }
 
 /// The root cause of a transport error, worded for users: "connection refused", "dns error:

@@ -9,15 +9,20 @@
 //! servers:
 //! - server: cd.example.com
 //!   plain-text: true
+//! - server: cd.example.com:443
+//!   grpc-web: true
+//!   grpc-web-root-path: argo-cd
 //! users:
 //! - name: cd.example.com
 //!   auth-token: eyJhbGciOi...
 //! ```
 //!
 //! A context names a server and a user (whose `auth-token` is sent to that server; an SSO
-//! login also keeps the identity provider's `refresh-token` there, as argocd does). Fields
-//! Capstan does not use (`grpc-web`, `prompts-enabled`, ...) are kept as they are, so a file
-//! shared with argocd survives a round trip. The file holds tokens, so it is always written
+//! login also keeps the identity provider's `refresh-token` there, as argocd does). A server's
+//! `grpc-web` and `grpc-web-root-path` make every command talk gRPC-web to it (argocd's keys,
+//! written by `capstan login --grpc-web`). Fields Capstan does not use (`insecure`,
+//! `prompts-enabled`, ...) are kept as they are, so a file shared with argocd survives a round
+//! trip. The file holds tokens, so it is always written
 //! with mode 0600 (its directory 0700), atomically (a temporary file renamed over it).
 //!
 //! [`LocalConfig::resolve`] decides which server and token a command uses; it is pure and
@@ -76,7 +81,14 @@ pub struct Server {
     /// Plaintext HTTP/2 (no TLS).
     #[serde(default, skip_serializing_if = "is_false")]
     pub plain_text: bool,
-    /// Keys Capstan does not use (`insecure`, `grpc-web`, ...), kept verbatim.
+    /// Talk gRPC-web (HTTP/1.1) to this server (argocd's `grpc-web`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub grpc_web: bool,
+    /// The path prefix of the server's gRPC-web endpoint (argocd's `grpc-web-root-path`; it
+    /// implies gRPC-web when not empty). Kept as written, `''` included (argocd writes it so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc_web_root_path: Option<String>,
+    /// Keys Capstan does not use (`insecure`, ...), kept verbatim.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
 }
@@ -109,6 +121,10 @@ pub struct Resolved {
     pub server: String,
     /// The config asks for plaintext for this server.
     pub plain_text: bool,
+    /// The config asks for gRPC-web for this server (`grpc-web: true`).
+    pub grpc_web: bool,
+    /// The config's gRPC-web root path for this server, as written (maybe empty).
+    pub grpc_web_root_path: Option<String>,
     /// The bearer token, if any.
     pub token: Option<String>,
     /// The context the server came from, if any.
@@ -279,8 +295,11 @@ impl LocalConfig {
                 .map(|user| user.auth_token.clone())
                 .find(|token| !token.is_empty()),
         };
+        let entry = self.server(&server);
         Ok(Resolved {
-            plain_text: self.server(&server).is_some_and(|entry| entry.plain_text),
+            plain_text: entry.is_some_and(|entry| entry.plain_text),
+            grpc_web: entry.is_some_and(|entry| entry.grpc_web),
+            grpc_web_root_path: entry.and_then(|entry| entry.grpc_web_root_path.clone()),
             context: context
                 .filter(|context| context.server == server)
                 .map(|context| context.name.clone()),
@@ -299,7 +318,7 @@ impl LocalConfig {
             None => self.servers.push(Server {
                 server: server.to_owned(),
                 plain_text,
-                extra: BTreeMap::new(),
+                ..Server::default()
             }),
         }
         match self.users.iter_mut().find(|user| user.name == name) {
@@ -330,6 +349,22 @@ impl LocalConfig {
             }),
         }
         name.clone_into(&mut self.current_context);
+    }
+
+    /// Records how to reach `server` over gRPC-web (`capstan login --grpc-web`): its `grpc-web`
+    /// and `grpc-web-root-path` keys. A root path is stored only when given; nothing happens
+    /// when there is no such server entry.
+    pub fn set_grpc_web(&mut self, server: &str, grpc_web: bool, root_path: Option<&str>) {
+        for entry in self
+            .servers
+            .iter_mut()
+            .filter(|entry| entry.server == server)
+        {
+            entry.grpc_web = grpc_web;
+            if let Some(root_path) = root_path {
+                entry.grpc_web_root_path = Some(root_path.to_owned());
+            }
+        }
     }
 
     /// Sets (or, with `None`, removes) the `refresh-token` of the user `name`: the identity
@@ -546,6 +581,9 @@ users:
             Ok(Resolved {
                 server: server.to_owned(),
                 plain_text,
+                grpc_web: false,
+                // The file's `grpc-web-root-path: ''` for cd.example.com, as written.
+                grpc_web_root_path: (server == "cd.example.com").then(String::new),
                 token: token.map(str::to_owned),
                 context: context.map(str::to_owned),
             })
@@ -615,6 +653,78 @@ users:
         };
         let err = dangling.resolve(None, None, None).expect_err("dangling");
         assert!(format!("{err}").contains("'gone' does not exist"), "{err}");
+    }
+
+    #[test]
+    fn grpc_web_keys_are_read_resolved_and_written() {
+        let text = "\
+contexts:
+- name: web
+  server: cd.example.com:443
+  user: web
+- name: rooted
+  server: https://cd.example.com
+  user: rooted
+current-context: web
+servers:
+- server: cd.example.com:443
+  grpc-web: true
+- server: https://cd.example.com
+  grpc-web-root-path: /argo-cd
+users:
+- name: web
+  auth-token: t
+- name: rooted
+  auth-token: r
+";
+        let mut config = LocalConfig::parse(Path::new("config"), text).expect("valid");
+        let web = config.resolve(None, None, None).expect("resolves");
+        assert_eq!(
+            (web.grpc_web, web.grpc_web_root_path.as_deref()),
+            (true, None)
+        );
+        let rooted = config
+            .resolve(None, Some("rooted"), None)
+            .expect("resolves");
+        assert_eq!(
+            (rooted.grpc_web, rooted.grpc_web_root_path.as_deref()),
+            (false, Some("/argo-cd"))
+        );
+        // --server of a server without an entry: no gRPC-web.
+        let other = config
+            .resolve(Some("other:8080"), None, None)
+            .expect("resolves");
+        assert_eq!((other.grpc_web, other.grpc_web_root_path), (false, None));
+
+        // A login records the server's keys in argocd's spelling; a re-login keeps them.
+        config.upsert_login("new", "new:8080", true, "n");
+        config.set_grpc_web("new:8080", true, None);
+        let yaml = config.to_yaml().expect("yaml");
+        assert!(
+            yaml.contains("- server: new:8080\n  plain-text: true\n  grpc-web: true\n"),
+            "{yaml}"
+        );
+        config.upsert_login("new", "new:8080", true, "n2");
+        assert!(config.server("new:8080").expect("entry").grpc_web);
+        config.set_grpc_web("new:8080", true, Some("argo-cd"));
+        config.set_grpc_web("nope:1", true, None);
+        assert!(config.server("nope:1").is_none());
+        let again = LocalConfig::parse(Path::new("config"), &config.to_yaml().expect("yaml"))
+            .expect("re-parses");
+        assert_eq!(again, config);
+        assert_eq!(
+            again
+                .server("new:8080")
+                .and_then(|entry| entry.grpc_web_root_path.as_deref()),
+            Some("argo-cd")
+        );
+        // Switched off, the key goes; the root path stays.
+        config.set_grpc_web("new:8080", false, None);
+        let entry = config.server("new:8080").expect("entry");
+        assert_eq!(
+            (entry.grpc_web, entry.grpc_web_root_path.as_deref()),
+            (false, Some("argo-cd"))
+        );
     }
 
     #[test]

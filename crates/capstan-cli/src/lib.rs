@@ -24,7 +24,9 @@
 //!
 //! Networked commands talk gRPC to the api-server (`capstan-proto`'s services) over one
 //! HTTP/2 connection: plaintext h2c for a bare `host:port` (the api-server's default today),
-//! TLS for an `https://` address. Every call carries `authorization: Bearer <token>`, the token
+//! TLS for an `https://` address. With `--grpc-web` (or `grpc-web: true` in the server's
+//! config entry) they talk gRPC-web over HTTP/1.1 instead, for proxies without HTTP/2; every
+//! command works the same on either (see `client`). Every call carries `authorization: Bearer <token>`, the token
 //! coming from `--auth-token` / `CAPSTAN_AUTH_TOKEN` or from the context `capstan login`
 //! stored. Kubernetes objects arrive as JSON and are decoded with `capstan-types`; `-o json`
 //! and `-o yaml` print them exactly as the server returned them.
@@ -114,6 +116,22 @@ pub struct GlobalArgs {
     /// Skip TLS certificate verification (not supported: pass the CA with --server-crt).
     #[arg(long, global = true, env = "CAPSTAN_INSECURE")]
     pub insecure: bool,
+
+    /// Talk gRPC-web (HTTP/1.1) instead of native gRPC over HTTP/2, for a server behind a
+    /// proxy or ingress without HTTP/2 (argocd's `--grpc-web`). Also on when the server's
+    /// config entry says `grpc-web: true` (`capstan login --grpc-web` stores it).
+    #[arg(long, global = true, env = "CAPSTAN_GRPC_WEB")]
+    pub grpc_web: bool,
+
+    /// The path prefix under which the proxy serves the gRPC-web endpoint (`/argo-cd`); it
+    /// implies --grpc-web. Defaults to the server's config entry's `grpc-web-root-path`.
+    #[arg(
+        long,
+        global = true,
+        env = "CAPSTAN_GRPC_WEB_ROOT_PATH",
+        value_name = "PATH"
+    )]
+    pub grpc_web_root_path: Option<String>,
 
     /// PEM file of the CA that signed the server's certificate, for `https://` servers;
     /// the system's trust store otherwise. `login --sso` also trusts it for the identity
@@ -296,5 +314,19 @@ mod tests {
         assert_eq!(cli.global.server.as_deref(), Some("cd:8080"));
         assert_eq!(cli.global.grpc_timeout.as_secs(), 5);
         assert!(matches!(cli.command, Command::App(_)));
+        assert!(!cli.global.grpc_web);
+        assert_eq!(cli.global.grpc_web_root_path, None);
+
+        let cli = Cli::try_parse_from([
+            "capstan",
+            "app",
+            "list",
+            "--grpc-web",
+            "--grpc-web-root-path",
+            "/argo-cd",
+        ])
+        .expect("parses");
+        assert!(cli.global.grpc_web);
+        assert_eq!(cli.global.grpc_web_root_path.as_deref(), Some("/argo-cd"));
     }
 }

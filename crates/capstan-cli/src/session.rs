@@ -7,6 +7,11 @@
 //! through the server's OIDC identity provider, as `argocd login --sso` does, and exchanges
 //! the ID token for a session token (see the `sso` module). Each stores the token in the
 //! context (`--name`, by default the server address), which becomes the current one.
+//!
+//! `login --grpc-web` (or `--grpc-web-root-path`) logs in over gRPC-web and stores
+//! `grpc-web: true` (and the root path) in the server's entry, so that later commands use it
+//! without the flag, as argocd does; a login to a server whose entry already says so uses and
+//! keeps gRPC-web too. With a root path, the default context name is `SERVER/ROOT-PATH`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
@@ -87,7 +92,16 @@ pub struct LoginArgs {
 impl LoginArgs {
     pub(crate) async fn run(self, global: &GlobalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         let target = Target::parse(&self.server, global.plaintext)?;
-        let options = ConnectOptions::from_global(global);
+        let path = config::path(global.config.as_deref())?;
+        let options = {
+            let local = LocalConfig::load(&path)?;
+            let entry = local.server(&target.display);
+            ConnectOptions::for_server(
+                global,
+                entry.is_some_and(|entry| entry.grpc_web),
+                entry.and_then(|entry| entry.grpc_web_root_path.as_deref()),
+            )
+        };
         let mut refresh_token = None;
         let (username, token) = match (&self.username, &global.auth_token) {
             _ if self.sso => {
@@ -149,10 +163,17 @@ impl LoginArgs {
                 target.display
             ),
         };
-        let name = self.name.unwrap_or_else(|| target.display.clone());
-        let path = config::path(global.config.as_deref())?;
+        let name = self
+            .name
+            .unwrap_or_else(|| default_context_name(&target, &options));
+        // Read again: a browser login may have taken minutes.
         let mut local = LocalConfig::load(&path)?;
         local.upsert_login(&name, &target.display, !target.tls, &token);
+        local.set_grpc_web(
+            &target.display,
+            options.grpc_web.enabled,
+            options.grpc_web.root_path.as_deref(),
+        );
         local.set_refresh_token(&name, refresh_token.as_deref());
         local.save(&path)?;
         writeln!(out, "'{username}' logged in successfully")?;
@@ -167,6 +188,15 @@ impl LoginArgs {
             timeout: Some(self.sso_timeout).filter(|timeout| !timeout.is_zero()),
             launch_browser: self.sso_launch_browser,
         }
+    }
+}
+
+/// The context a login creates without `--name`: the server address, followed by the gRPC-web
+/// root path when there is one (argocd's `SERVER/ROOT-PATH`).
+fn default_context_name(target: &Target, options: &ConnectOptions) -> String {
+    match &options.grpc_web.root_path {
+        Some(root) => format!("{}/{root}", target.display),
+        None => target.display.clone(),
     }
 }
 
@@ -219,7 +249,13 @@ impl LogoutArgs {
         if let Some(token) = token {
             // Best effort: revoke the session on the server; the token is forgotten locally
             // whatever happens.
-            if let Err(err) = revoke(global, &context.server, &token).await {
+            let entry = local.server(&context.server);
+            let options = ConnectOptions::for_server(
+                global,
+                entry.is_some_and(|entry| entry.grpc_web),
+                entry.and_then(|entry| entry.grpc_web_root_path.as_deref()),
+            );
+            if let Err(err) = revoke(global, &context.server, &token, options).await {
                 eprintln!("warning: the session was not revoked on the server: {err:#}");
             }
         }
@@ -231,9 +267,13 @@ impl LogoutArgs {
 }
 
 /// Ends the session of `token` on `server` (`SessionService.Delete`), within 5 seconds.
-async fn revoke(global: &GlobalArgs, server: &str, token: &str) -> anyhow::Result<()> {
+async fn revoke(
+    global: &GlobalArgs,
+    server: &str,
+    token: &str,
+    mut options: ConnectOptions,
+) -> anyhow::Result<()> {
     let target = Target::parse(server, global.plaintext)?;
-    let mut options = ConnectOptions::from_global(global);
     options.timeout = Some(Duration::from_secs(5));
     let api = Api::connect(&target, Some(token), &options).await?;
     api.sessions()

@@ -462,6 +462,23 @@ impl Stack {
             .await?)
     }
 
+    /// The initial admin password the auth-gateway put in `argocd-initial-admin-secret`.
+    pub fn initial_password(&self) -> anyhow::Result<String> {
+        use base64::Engine as _;
+        let b64 = self.kubectl(&[
+            "-n",
+            &self.control.name,
+            "get",
+            "secret",
+            "argocd-initial-admin-secret",
+            "-o",
+            "jsonpath={.data.password}",
+        ])?;
+        Ok(String::from_utf8(
+            base64::engine::general_purpose::STANDARD.decode(b64.trim())?,
+        )?)
+    }
+
     pub fn kubectl(&self, args: &[&str]) -> anyhow::Result<String> {
         let output = Command::new(self.env.kubectl())
             .args(["--kubeconfig", self.env.kubeconfig()])
