@@ -144,8 +144,8 @@ impl Settings {
     }
 
     /// The local account `name`, when it exists: `admin` (unless `admin.enabled` is false;
-    /// `accounts.admin` may add `apiKey`) or an `accounts.<name>` entry. A malformed secret entry locks the account (an error,
-    /// not a login without checks).
+    /// `accounts.admin` may add `apiKey`) or an `accounts.<name>` entry. A malformed secret
+    /// entry locks the account (an error, not a login without checks).
     pub fn account(&self, name: &str) -> Result<Option<LocalAccount>, String> {
         // Argo CD's rules (admin: login, plus what `accounts.admin` adds) live in capstan-types.
         let Some(account) = self.cm.local_account(name) else {
