@@ -144,7 +144,7 @@ fn compression()
         |_: StatusCode, _: axum::http::Version, headers: &HeaderMap, _: &axum::http::Extensions| {
             !headers.contains_key("x-accel-buffering")
         };
-    // The fastest level: JSON this repetitive still shrinks ~20-fold, for a fraction of the CPU.
+    // The fastest level: an Application list still shrinks ~10-fold, for a fraction of the CPU.
     tower_http::compression::CompressionLayer::new()
         .gzip(true)
         .quality(tower_http::CompressionLevel::Fastest)
@@ -346,14 +346,16 @@ async fn status_badge(State(state): State<AppState>, RawQuery(raw): RawQuery) ->
                             };
                             projects.iter().any(|p| p == project)
                         })
-                        .filter_map(|a| a.status.as_ref())
-                        .map(|s| {
+                        // An app without a status yet is neither Synced nor Healthy.
+                        .map(|a| {
+                            let status = a.status.as_ref();
                             (
-                                s.health
-                                    .status
-                                    .as_ref()
+                                status
+                                    .and_then(|s| s.health.status.as_ref())
                                     .unwrap_or(&HealthStatusCode::Unknown),
-                                s.sync.status.as_ref().unwrap_or(&SyncStatusCode::Unknown),
+                                status
+                                    .and_then(|s| s.sync.status.as_ref())
+                                    .unwrap_or(&SyncStatusCode::Unknown),
                             )
                         }),
                 );
