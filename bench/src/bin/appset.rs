@@ -110,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let repo =
             capstan_proto::repo::v1::repo_server_service_client::RepoServerServiceClient::new(
-                tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy(),
+                capstan_proto::endpoints::Balanced::new("http://127.0.0.1:1", |e| e)?,
             );
         let controller = tokio::spawn(capstan_application_controller::appset::run(
             client.clone(),

@@ -168,10 +168,11 @@ pub async fn start(
             .clone()
             .run(Api::namespaced(client.clone(), &namespace)),
     );
-    let channel = tonic::transport::Endpoint::from_shared(config.repo_server.clone())
-        .context("repo-server address")?
-        .connect_timeout(Duration::from_secs(5))
-        .connect_lazy();
+    // Spread over every repo-server address (a headless Service's pods), reconnecting by itself.
+    let channel = capstan_proto::endpoints::Balanced::new(&config.repo_server, |e| {
+        e.connect_timeout(Duration::from_secs(5))
+    })
+    .context("repo-server address")?;
     let auth_gateway = match &config.auth_gateway {
         Some(address) => Some(
             capstan_proto::auth::v1::auth_service_client::AuthServiceClient::new(

@@ -35,7 +35,9 @@ struct Args {
     /// Control-plane namespace (Applications, AppProjects, argocd-cm, Secrets).
     #[arg(long, env = "CAPSTAN_API_SERVER_NAMESPACE", default_value = "argocd")]
     namespace: String,
-    /// The repo-server's gRPC endpoint.
+    /// The repo-server's gRPC address (or a comma-separated list). Its host name is resolved
+    /// every 30 s and calls are spread over every address: give a headless Service to use
+    /// every replica.
     #[arg(
         long,
         env = "CAPSTAN_API_SERVER_REPO_SERVER",

@@ -35,7 +35,7 @@ pub struct ApiState {
     /// The shared Redis cache (resource trees, managed resources, revoked tokens).
     pub cache: Cache,
     /// The repo-server (manifests, refs, revision metadata).
-    pub repo_server: RepoServerServiceClient<Channel>,
+    pub repo_server: RepoServerServiceClient<capstan_proto::endpoints::Balanced>,
     /// The auth-gateway's internal AuthService (password login, account tokens); `None` when
     /// not configured.
     pub auth_gateway:
@@ -71,7 +71,7 @@ impl ApiState {
         appsets: Store<ApplicationSet>,
         settings: watch::Receiver<Arc<Settings>>,
         cache: Cache,
-        repo_server: RepoServerServiceClient<Channel>,
+        repo_server: RepoServerServiceClient<capstan_proto::endpoints::Balanced>,
     ) -> Self {
         Self {
             client,
@@ -99,7 +99,7 @@ impl ApiState {
             .expect("a client for a plain HTTP URL");
         let settings = crate::settings::watch_settings(&client, namespace);
         let repo_server = RepoServerServiceClient::new(
-            tonic::transport::Endpoint::from_static(UNREACHABLE).connect_lazy(),
+            capstan_proto::endpoints::Balanced::new(UNREACHABLE, |e| e).expect("a valid URL"),
         );
         Self::new(
             client,

@@ -20,7 +20,6 @@ use kube::runtime::controller::Action;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
-use tonic::transport::Channel;
 
 /// The field manager of what this controller writes.
 pub const FIELD_MANAGER: &str = "capstan-applicationset-controller";
@@ -35,7 +34,7 @@ const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 struct Ctx {
     client: Client,
     namespace: String,
-    repo: RepoServerServiceClient<Channel>,
+    repo: RepoServerServiceClient<capstan_proto::endpoints::Balanced>,
 }
 
 /// Why a reconcile failed (requeued with back-off).
@@ -50,7 +49,7 @@ pub enum Error {
 pub fn run(
     client: Client,
     namespace: String,
-    repo: RepoServerServiceClient<Channel>,
+    repo: RepoServerServiceClient<capstan_proto::endpoints::Balanced>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Future<Output = ()> + Send + 'static {
     let appsets: Api<ApplicationSet> = Api::namespaced(client.clone(), &namespace);

@@ -100,11 +100,11 @@ pub async fn run(
         }
     };
     set_tracking();
-    // A lazy channel: the controller starts without the repo-server and reconnects by itself.
-    let channel = tonic::transport::Endpoint::from_shared(config.repo_server.clone())
-        .with_context(|| format!("invalid repo-server address {:?}", config.repo_server))?
-        .tcp_nodelay(true)
-        .connect_lazy();
+    // Lazy, per replica: the controller starts without the repo-server, reconnects by itself,
+    // and spreads its calls over every repo-server address (a headless Service's pods).
+    let channel =
+        capstan_proto::endpoints::Balanced::new(&config.repo_server, |e| e.tcp_nodelay(true))
+            .with_context(|| format!("invalid repo-server address {:?}", config.repo_server))?;
     let repo_server = RepoServerServiceClient::new(channel).max_decoding_message_size(256 << 20);
     if config.applicationsets {
         tokio::spawn(appset::run(

@@ -18,7 +18,9 @@ struct Args {
     /// Control-plane namespace (Applications, AppProjects, argocd-cm).
     #[arg(long, env = "CAPSTAN_CONTROLLER_NAMESPACE", default_value = "argocd")]
     namespace: String,
-    /// The repo-server's gRPC address.
+    /// The repo-server's gRPC address (or a comma-separated list). Its host name is resolved
+    /// every 30 s and calls are spread over every address: give a headless Service to use
+    /// every replica.
     #[arg(
         long,
         env = "CAPSTAN_CONTROLLER_REPO_SERVER",

@@ -21,7 +21,6 @@ use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use tokio::sync::watch;
-use tonic::transport::Channel;
 
 use crate::clusters::Clusters;
 use crate::live::{KindInfo, LiveCache, ObjectKey};
@@ -47,7 +46,7 @@ pub struct Context {
     /// AppProjects of the control-plane namespace, kept by a watch.
     pub projects: kube::runtime::reflector::Store<AppProject>,
     /// The repo-server.
-    pub repo_server: RepoServerServiceClient<Channel>,
+    pub repo_server: RepoServerServiceClient<capstan_proto::endpoints::Balanced>,
     /// Settings in force.
     pub settings: watch::Receiver<Arc<Settings>>,
     /// The control-plane namespace.

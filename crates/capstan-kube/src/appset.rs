@@ -10,13 +10,12 @@ use capstan_types::ApplicationSet;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
-use tonic::transport::Channel;
 
 /// What the generators read: cluster Secrets, and the repo-server's directories and files.
 pub async fn sources(
     client: &Client,
     namespace: &str,
-    repo_server: &RepoServerServiceClient<Channel>,
+    repo_server: &RepoServerServiceClient<capstan_proto::endpoints::Balanced>,
     appset: &ApplicationSet,
 ) -> Result<Sources, String> {
     let mut out = Sources::default();

@@ -17,15 +17,20 @@
 //! [`FILE_DESCRIPTOR_SET`] is the encoded descriptor set of all the contracts (imports
 //! included), for registering gRPC reflection.
 //!
-//! **Invariant:** this crate is only the contract. It never depends on business logic
-//! crates (diff, health, sync, render, authz), on kube IO or on Redis, and it is the only
-//! crate that knows protobuf. The build needs no system `protoc` (see `build.rs`).
+//! [`endpoints::Balanced`] is how a client reaches every replica of a component: calls spread
+//! over every address a (headless Service) name resolves to, resolved again every 30 s.
+//!
+//! **Invariant:** this crate is only the contract (and how to reach its servers). It never
+//! depends on business logic crates (diff, health, sync, render, authz), on kube IO or on
+//! Redis, and it is the only crate that knows protobuf. The build needs no system `protoc`
+//! (see `build.rs`).
 //!
 //! [`KubeObject`]: common::v1::KubeObject
 //! [`KubeObject::from_object`]: common::v1::KubeObject::from_object
 //! [`KubeObject::to_object`]: common::v1::KubeObject::to_object
 
 mod convert;
+pub mod endpoints;
 
 pub use convert::{ConversionError, required};
 

@@ -27,6 +27,7 @@ struct Harness {
     ns: TestNamespace,
     service: RepoService,
     client: RepoServerServiceClient<Channel>,
+    grpc_url: String,
     admin_url: String,
     _data: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -68,12 +69,13 @@ impl Harness {
                 let _ = stopped.await;
             },
         ));
-        let client = RepoServerServiceClient::connect(grpc_url).await?;
+        let client = RepoServerServiceClient::connect(grpc_url.clone()).await?;
         Ok(Self {
             env,
             ns,
             service,
             client,
+            grpc_url,
             admin_url,
             _data: data,
             _stop: stop,
@@ -1025,4 +1027,87 @@ async fn expect_refusal(h: &Harness, url: &str, source: &Value, why: &str) -> an
         })
     })
     .await
+}
+
+/// Manifest requests a repo-server answered, from its metrics.
+async fn manifest_requests(h: &Harness) -> anyhow::Result<u64> {
+    let metrics = h.metrics().await?;
+    Ok(metrics
+        .lines()
+        .filter(|l| l.starts_with("capstan_repo_manifest_cache_requests_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64)
+}
+
+/// A client of `capstan_proto::endpoints::Balanced` spreads its calls over every repo-server
+/// it is given (a headless Service's pods in a cluster: here two real repo-servers), keeps
+/// working when one goes away (the first failed call sets it aside), and reaches a server by
+/// a host name resolved through the system's resolver.
+#[tokio::test]
+async fn calls_spread_over_every_repo_server_and_survive_one_going_away() -> anyhow::Result<()> {
+    use capstan_proto::endpoints::Balanced;
+    let a = Harness::start(None, true).await?;
+    let b = Harness::start(None, true).await?;
+    let (_, url) = publish_example_repo(&a.env)?;
+    let source = json!({"repoURL": url, "path": "overlays/dev/users-api"});
+    let both = format!("{},{}", a.grpc_url, b.grpc_url);
+    let balanced = Balanced::new(&both, |e| e)?;
+    let mut client = RepoServerServiceClient::new(balanced.clone());
+    capstan_e2e::eventually(
+        Duration::from_secs(10),
+        "both addresses resolved",
+        || async { Ok((balanced.members().len() == 2).then_some(())) },
+    )
+    .await?;
+
+    let mut request = request(&url, "main", source.clone());
+    request.no_cache = true;
+    for _ in 0..10 {
+        client.generate_manifest(request.clone()).await?;
+    }
+    let (on_a, on_b) = (manifest_requests(&a).await?, manifest_requests(&b).await?);
+    assert_eq!(on_a + on_b, 10);
+    assert!(on_a >= 4 && on_b >= 4, "round-robin: {on_a} and {on_b}");
+
+    // One server stops: at most the call that finds it gone fails; the rest go to the other.
+    drop(b);
+    let mut failed = 0;
+    for _ in 0..10 {
+        if client.generate_manifest(request.clone()).await.is_err() {
+            failed += 1;
+        }
+    }
+    assert!(
+        failed <= 1,
+        "{failed} of 10 calls failed after one server went away"
+    );
+    assert!(manifest_requests(&a).await? >= on_a + 9);
+
+    // A host name, resolved by the system (as a headless Service's name is in a cluster).
+    let port = a.grpc_url.rsplit(':').next().unwrap_or_default();
+    let named = Balanced::new(&format!("http://localhost:{port}"), |e| e)?;
+    capstan_e2e::eventually(Duration::from_secs(10), "localhost resolved", || async {
+        Ok((!named.members().is_empty()).then_some(()))
+    })
+    .await?;
+    // Where localhost is also ::1 (Debian's default /etc/hosts), where nothing listens, the
+    // first call may go there and fail; that sets ::1 aside and the next one succeeds.
+    let mut named_client = RepoServerServiceClient::new(named.clone());
+    let mut answered = false;
+    for _ in 0..named.members().len() {
+        if named_client
+            .generate_manifest(request.clone())
+            .await
+            .is_ok()
+        {
+            answered = true;
+            break;
+        }
+    }
+    assert!(
+        answered,
+        "no answer through localhost: {:?}",
+        named.members()
+    );
+    Ok(())
 }
