@@ -567,7 +567,8 @@ fn lint_and_template_pass_for_default_and_aks_values() -> anyhow::Result<()> {
                 "auth-gateway",
                 "auth-gateway-internal",
                 "redis",
-                "repo-server"
+                "repo-server",
+                "repo-server-headless"
             ]
         )
     );
@@ -576,6 +577,29 @@ fn lint_and_template_pass_for_default_and_aks_values() -> anyhow::Result<()> {
         "None",
         "the StatefulSet's governing Service is headless"
     );
+    // The repo-server's clients resolve its headless Service: every pod, not one.
+    assert_eq!(
+        r.get("Service", "capstan-repo-server-headless")["spec"]["clusterIP"],
+        "None"
+    );
+    for (kind, name, var) in [
+        (
+            "StatefulSet",
+            "capstan-application-controller",
+            "CAPSTAN_CONTROLLER_REPO_SERVER",
+        ),
+        (
+            "Deployment",
+            "capstan-api-server",
+            "CAPSTAN_API_SERVER_REPO_SERVER",
+        ),
+    ] {
+        assert_eq!(
+            env_var(r.container(kind, name), var),
+            Some(&json!("http://capstan-repo-server-headless:8081")),
+            "{name}"
+        );
+    }
     assert_eq!(
         r.names("ServiceAccount"),
         prefixed(

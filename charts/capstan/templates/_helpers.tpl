@@ -323,8 +323,9 @@ true
 {{- end }}
 
 {{/* In-cluster addresses between components. */}}
+{{/* The repo-server's headless Service: every pod's address (see repo-server.yaml). */}}
 {{- define "capstan.repoServerAddress" -}}
-{{- printf "http://%s:%d" (include "capstan.componentName" (dict "root" . "component" "repo-server")) (.Values.repoServer.ports.grpc | int) }}
+{{- printf "http://%s-headless:%d" (include "capstan.componentName" (dict "root" . "component" "repo-server")) (.Values.repoServer.ports.grpc | int) }}
 {{- end }}
 
 {{- define "capstan.apiServerAddress" -}}
