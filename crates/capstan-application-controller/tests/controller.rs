@@ -301,3 +301,75 @@ async fn two_sharded_replicas_split_the_apps_between_them() -> anyhow::Result<()
     drop((stop_0, stop_1));
     Ok(())
 }
+
+/// The repo-server goes away and comes back on the same address: the app says why it cannot
+/// be compared meanwhile, and the same controller, never restarted, reaches the new server.
+#[tokio::test]
+async fn a_lost_repo_server_is_reported_and_reached_again_when_it_returns() -> anyhow::Result<()> {
+    let mut h = Harness::start().await?;
+    let name = capstan_e2e::unique_name("repo-outage");
+    let cm = |level: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: outage\ndata:\n  level: {level}\n"
+        )
+    };
+    let repo = h
+        .env
+        .create_git_repo(&name, &[("app/cm.yaml", &cm("info"))])?;
+    let dest = h.env.unique_namespace("repo-outage").await?;
+    h.create_directory_app(
+        "outage",
+        &repo,
+        "app",
+        &dest.name,
+        json!({"syncPolicy": {"automated": {}}}),
+    )
+    .await?;
+    h.wait_for("outage", "synced", |a| {
+        sync_status(a) == Some(SyncStatusCode::Synced)
+    })
+    .await?;
+
+    h.stop_repo_server();
+    h.env
+        .commit_files(&name, &[("app/cm.yaml", &cm("debug"))], "more logs")?;
+    h.refresh("outage", "normal").await?;
+    h.wait_for("outage", "the outage reported", |a| {
+        a.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.condition_type == "ComparisonError" && c.message.contains("rpc error"))
+        })
+    })
+    .await?;
+
+    h.restart_repo_server().await?;
+    h.refresh("outage", "normal").await?;
+    h.wait_for(
+        "outage",
+        "synced to the new commit through the new server",
+        |a| {
+            sync_status(a) == Some(SyncStatusCode::Synced)
+                && a.status.as_ref().is_some_and(|s| {
+                    s.conditions
+                        .iter()
+                        .all(|c| c.condition_type != "ComparisonError")
+                })
+        },
+    )
+    .await?;
+    let live = h.kubectl(
+        &[
+            "-n",
+            &dest.name,
+            "get",
+            "configmap",
+            "outage",
+            "-o",
+            "jsonpath={.data.level}",
+        ],
+        None,
+    )?;
+    assert_eq!(live.trim(), "debug");
+    Ok(())
+}

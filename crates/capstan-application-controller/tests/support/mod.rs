@@ -28,8 +28,9 @@ pub struct Harness {
     pub env: TestEnv,
     pub control: TestNamespace,
     repo_server_url: String,
+    repo_server_config: RepoServerConfig,
     _data: tempfile::TempDir,
-    _repo_server_stop: oneshot::Sender<()>,
+    repo_server_stop: Option<oneshot::Sender<()>>,
     controller_stop: Option<oneshot::Sender<()>>,
     /// The cache the controller publishes resource trees to (none unless set before
     /// [`Harness::start_controller`]).
@@ -133,32 +134,46 @@ impl Harness {
         config.secrets_namespace = Some(control.name.clone());
         config.fetch_interval = Duration::from_millis(200);
         config.revision_cache_ttl = Duration::from_millis(200);
-        let mut registry = prometheus_client::registry::Registry::default();
-        let service =
-            capstan_repo_server::build_service(&config, Some(client), &mut registry).await?;
         let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let repo_server_url = format!("http://{}", grpc.local_addr()?);
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(capstan_repo_server::serve_service(
-            service,
-            registry,
-            ServeOptions { grpc, admin },
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let stop = serve_repo_server(&config, client, grpc).await?;
         let mut harness = Self {
             env,
             control,
             repo_server_url,
+            repo_server_config: config,
             _data: data,
-            _repo_server_stop: stop,
+            repo_server_stop: Some(stop),
             controller_stop: None,
             cache,
         };
         harness.start_controller().await?;
         Ok(harness)
+    }
+
+    /// Stops the repo-server (its port closes).
+    pub fn stop_repo_server(&mut self) {
+        if let Some(stop) = self.repo_server_stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Starts the repo-server again on the port it had, with a fresh process state.
+    pub async fn restart_repo_server(&mut self) -> anyhow::Result<()> {
+        let addr = self
+            .repo_server_url
+            .trim_start_matches("http://")
+            .to_owned();
+        // The old server lets go of the port once its connections are closed.
+        let grpc = eventually(Duration::from_secs(10), "the repo-server port free", || {
+            let addr = addr.clone();
+            async move { Ok(tokio::net::TcpListener::bind(&addr).await.ok()) }
+        })
+        .await?;
+        let client = self.env.kube_client().await?;
+        self.repo_server_stop =
+            Some(serve_repo_server(&self.repo_server_config, client, grpc).await?);
+        Ok(())
     }
 
     pub async fn start_controller(&mut self) -> anyhow::Result<()> {
@@ -418,6 +433,28 @@ impl Harness {
         }
         Ok(String::from_utf8(out.stdout)?)
     }
+}
+
+/// Serves a repo-server built from `config` on `grpc` (admin endpoints on a free port) until
+/// the returned sender fires or is dropped.
+async fn serve_repo_server(
+    config: &RepoServerConfig,
+    client: kube::Client,
+    grpc: tokio::net::TcpListener,
+) -> anyhow::Result<oneshot::Sender<()>> {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let service = capstan_repo_server::build_service(config, Some(client), &mut registry).await?;
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(capstan_repo_server::serve_service(
+        service,
+        registry,
+        ServeOptions { grpc, admin },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    Ok(stop)
 }
 
 pub fn merge(target: &mut Value, extra: Value) {
