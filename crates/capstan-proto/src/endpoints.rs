@@ -30,6 +30,8 @@ pub const REFRESH: Duration = Duration::from_secs(30);
 const RETRY_EMPTY: Duration = Duration::from_secs(2);
 /// How long an address that could not be reached is passed over.
 pub const SET_ASIDE: Duration = Duration::from_secs(5);
+/// How long a call waits for the first resolution before it fails.
+const FIRST_RESOLUTION_WAIT: Duration = Duration::from_secs(10);
 
 /// An address that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +125,9 @@ struct Inner {
     addresses: String,
     members: RwLock<Vec<Arc<Member>>>,
     next: AtomicUsize,
+    /// Bumped whenever the members change, so a call made before the first resolution waits
+    /// for it instead of failing.
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Inner {
@@ -168,8 +173,8 @@ impl std::fmt::Debug for Balanced {
 impl Balanced {
     /// Balances over every address `addresses` resolves to, resolved again every [`REFRESH`]
     /// by a task on the current tokio runtime (it stops when the last clone is dropped);
-    /// `configure` sets up each address's endpoint (timeouts, TLS). Calls made before the
-    /// first resolution answer `Unavailable`.
+    /// `configure` sets up each address's endpoint (timeouts, TLS). A call made before the
+    /// first resolution waits up to 10 s for it, then answers `Unavailable`.
     pub fn new(
         addresses: &str,
         configure: impl Fn(Endpoint) -> Endpoint + Send + Sync + 'static,
@@ -188,6 +193,7 @@ impl Balanced {
             addresses: addresses.to_owned(),
             members: RwLock::new(Vec::new()),
             next: AtomicUsize::new(0),
+            changed: tokio::sync::watch::channel(0).0,
         });
         tokio::spawn(resolve(Arc::downgrade(&inner), targets, configure, refresh));
         Ok(Self { inner })
@@ -254,6 +260,7 @@ async fn resolve(
                 }));
             }
             members.sort_by_key(|m| m.addr);
+            inner.changed.send_modify(|n| *n += 1);
             tracing::info!(
                 "calls to {} go to {:?}",
                 inner.addresses,
@@ -294,16 +301,26 @@ impl Service<http::Request<Body>> for Balanced {
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let Some(member) = self.inner.pick() else {
-            let addresses = self.inner.addresses.clone();
-            return Box::pin(async move {
-                Err(tonic::Status::unavailable(format!(
-                    "no address of {addresses} is known yet (resolving)"
-                ))
-                .into())
-            });
-        };
+        let inner = self.inner.clone();
         Box::pin(async move {
+            let member = match inner.pick() {
+                Some(member) => member,
+                None => {
+                    // Nothing resolved yet (the first lookup is under way, or failing): wait a
+                    // little for one, as a connecting channel would.
+                    let mut changed = inner.changed.subscribe();
+                    let _ = tokio::time::timeout(FIRST_RESOLUTION_WAIT, async {
+                        while inner.pick().is_none() && changed.changed().await.is_ok() {}
+                    })
+                    .await;
+                    inner.pick().ok_or_else(|| {
+                        tonic::Status::unavailable(format!(
+                            "no address of {} could be resolved",
+                            inner.addresses
+                        ))
+                    })?
+                }
+            };
             let mut channel = member.channel.clone();
             let answer = async {
                 std::future::poll_fn(|cx| channel.poll_ready(cx)).await?;
@@ -381,6 +398,37 @@ mod tests {
         }
     }
 
+    /// A call made at once waits for the first resolution rather than failing for want of an
+    /// address; a name that never resolves fails after the wait, saying so.
+    #[tokio::test]
+    async fn a_call_waits_for_the_first_resolution() {
+        use crate::repo::v1::repo_server_service_client::RepoServerServiceClient;
+        let mut refused =
+            RepoServerServiceClient::new(Balanced::new("http://127.0.0.1:1", |e| e).unwrap());
+        let error = refused
+            .list_refs(crate::repo::v1::ListRefsRequest::default())
+            .await
+            .unwrap_err();
+        assert!(
+            !error.message().contains("could not be resolved"),
+            "resolved, then refused: {error:?}"
+        );
+        let mut unknown = RepoServerServiceClient::new(
+            Balanced::new("http://no-such-host.invalid:1", |e| e).unwrap(),
+        );
+        let error = unknown
+            .list_refs(crate::repo::v1::ListRefsRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), tonic::Code::Unavailable, "{error:?}");
+        assert!(
+            error
+                .message()
+                .contains("no address of http://no-such-host.invalid:1 could be resolved"),
+            "{error:?}"
+        );
+    }
+
     #[tokio::test]
     async fn picks_round_robin_and_passes_over_unreachable_members() {
         let member = |port: u16| {
@@ -394,6 +442,7 @@ mod tests {
             addresses: "test".into(),
             members: RwLock::new(vec![member(1), member(2), member(3)]),
             next: AtomicUsize::new(0),
+            changed: tokio::sync::watch::channel(0).0,
         };
         let picks = |n: usize| -> Vec<u16> {
             (0..n)
