@@ -57,19 +57,22 @@ pub struct Settings {
     pub errors: Vec<String>,
 }
 
-/// A local account as the gateway sees it.
+/// A local account as the gateway sees it: the account as argocd-cm declares it (name,
+/// enabled, capabilities; its fields are reachable directly) and its secrets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalAccount {
-    /// The account's name.
-    pub name: String,
-    /// Enabled (`admin.enabled`, `accounts.<name>.enabled`).
-    pub enabled: bool,
-    /// May log in with a password.
-    pub login: bool,
-    /// May have API tokens.
-    pub api_key: bool,
+    /// Name, enabled, `login`, `apiKey`, resolved by capstan-types.
+    pub account: capstan_types::settings::LocalAccount,
     /// Password hash, mtime and token records from `argocd-secret`.
     pub secrets: AccountSecrets,
+}
+
+impl std::ops::Deref for LocalAccount {
+    type Target = capstan_types::settings::LocalAccount;
+
+    fn deref(&self) -> &Self::Target {
+        &self.account
+    }
 }
 
 impl Settings {
@@ -152,13 +155,7 @@ impl Settings {
             return Ok(None);
         };
         let secrets = AccountSecrets::from_secret_data(&self.secret, name)?;
-        Ok(Some(LocalAccount {
-            name: account.name,
-            enabled: account.enabled,
-            login: account.login,
-            api_key: account.api_key,
-            secrets,
-        }))
+        Ok(Some(LocalAccount { account, secrets }))
     }
 }
 
